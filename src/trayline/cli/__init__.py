@@ -1,0 +1,1 @@
+"""The ``trayline`` command line: one module per command group, assembled in :mod:`.app`."""

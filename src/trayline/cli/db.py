@@ -1,0 +1,54 @@
+"""``trayline db``: create or migrate the store explicitly (it also migrates on first use)."""
+
+from __future__ import annotations
+
+import typer
+
+from trayline.cli.console import fail, out
+from trayline.cli.options import DbOption
+from trayline.store.db import (
+    StoreError,
+    current_revision,
+    database_url,
+    head_revision,
+    open_store,
+    redact,
+)
+
+app = typer.Typer(
+    help="Create or migrate the trayline database.\n\nExample: trayline db upgrade --db sqlite:///line1.db",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def upgrade(db: str | None = DbOption) -> None:
+    """Apply every pending migration (also done automatically on first use).
+
+    Example: TRAYLINE_DATABASE_URL=postgresql+psycopg://127.0.0.1/line trayline db upgrade
+    """
+    url = database_url(db)
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        fail(str(exc))
+    out.print(f"{redact(url)} is at revision {current_revision(store.engine)}")
+    store.dispose()
+
+
+@app.command()
+def status(db: str | None = DbOption) -> None:
+    """Show the database's migration revision and the newest one trayline knows.
+
+    Example: trayline db status
+    """
+    url = database_url(db)
+    try:
+        store = open_store(url, migrate=False)
+        current = current_revision(store.engine)
+    except StoreError as exc:
+        fail(str(exc))
+    head = head_revision()
+    state = "up to date" if current == head else "needs `trayline db upgrade`"
+    out.print(f"{redact(url)}: revision {current or '(empty)'}; newest {head}; {state}")
+    store.dispose()

@@ -1,0 +1,7 @@
+"""``trayline firmware``: placeholder until its issue lands."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="firmware commands.", no_args_is_help=True)

@@ -1,0 +1,19 @@
+"""All tables, one module per part of the line; importing this registers them all."""
+
+from trayline.store.models.base import Base, UtcDateTime, utcnow
+from trayline.store.models.cloud import CloudCall, SerialLookup
+from trayline.store.models.line import Event, Part, Unit
+from trayline.store.models.provisioning import ProvisioningDevice, ProvisioningJob
+
+__all__ = [
+    "Base",
+    "CloudCall",
+    "Event",
+    "Part",
+    "ProvisioningDevice",
+    "ProvisioningJob",
+    "SerialLookup",
+    "Unit",
+    "UtcDateTime",
+    "utcnow",
+]
