@@ -1,0 +1,1 @@
+"""The Particle Cloud: trayline's client for it, and (in ``emulator``) a local stand-in."""
