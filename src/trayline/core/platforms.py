@@ -25,6 +25,7 @@ __all__ = [
     "USER_PART_GEN3_MIN_SYSTEM",
     "FlashRegion",
     "PlatformInfo",
+    "erase_range",
     "expected_user_part_address",
     "flash_regions",
     "platform_name",
@@ -184,3 +185,34 @@ GEN3_UICR_WORDS: dict[int, int] = {
 }
 """The UICR words Particle's Gen 3 restore images carry (§2.3, §5.6). NRFFW[1] (the MBR
 parameter page) stays erased: the bootloader writes it on first boot."""
+
+
+_NRF52840_PAGE = 0x1000
+# STM32F205RG internal flash sectors (§2.4): 4 x 16 KB, 1 x 64 KB, 7 x 128 KB from 0x08000000.
+_STM32F2_SECTORS: tuple[tuple[int, int], ...] = tuple(
+    (0x08000000 + base, 0x08000000 + base + size)
+    for base, size in (
+        [(i * 0x4000, 0x4000) for i in range(4)]
+        + [(0x10000, 0x10000)]
+        + [(0x20000 + i * 0x20000, 0x20000) for i in range(7)]
+    )
+)
+
+
+def erase_range(platform_id: int, start: int, end: int) -> tuple[int, int] | None:
+    """The smallest erasable range that covers ``[start, end)`` on the platform's flash.
+
+    nRF52840 erases 4 KB pages; the STM32F205 erases whole sectors (16, 64 or
+    128 KB). ``None`` when the range is not in internal flash (the NCP module)
+    or trayline has no map for the platform.
+    """
+    if platform_id in NRF52840_PLATFORM_IDS:
+        if end > 0x00100000 or start < 0x1000:
+            return None
+        return (start - start % _NRF52840_PAGE, -(-end // _NRF52840_PAGE) * _NRF52840_PAGE)
+    if platform_id == 10:
+        covering = [s for s in _STM32F2_SECTORS if s[0] < end and start < s[1]]
+        if not covering or covering[0][0] > start or covering[-1][1] < end:
+            return None
+        return (covering[0][0], covering[-1][1])
+    return None
