@@ -21,6 +21,7 @@ which byte, to which address, and the erase range that covers it.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,9 +116,7 @@ def _uicr_segments() -> list[Segment]:
     return out
 
 
-def build_hex(
-    placements: Sequence[Placement], platform_id: int, *, uicr: bool = True
-) -> HexImage:
+def build_hex(placements: Sequence[Placement], platform_id: int, *, uicr: bool = True) -> HexImage:
     """Lay the modules out for one hex; refuse overlaps with both file names in the message."""
     segments: list[Segment] = []
     skipped: list[str] = []
@@ -127,7 +126,7 @@ def build_hex(
             continue
         segments.append(Segment(p.address, p.image(), p.name))
     by_address = sorted(segments, key=lambda s: s.address)
-    for before, after in zip(by_address, by_address[1:], strict=False):
+    for before, after in itertools.pairwise(by_address):
         if after.address < before.end:
             raise HexError(
                 f"{before.label} ({before.address:#010x}-{before.end:#010x}) overlaps "
