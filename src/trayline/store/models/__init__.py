@@ -2,6 +2,7 @@
 
 from trayline.store.models.base import Base, UtcDateTime, utcnow
 from trayline.store.models.cloud import CloudCall, SerialLookup
+from trayline.store.models.firmware import FirmwareBundle, FirmwareBundleModule
 from trayline.store.models.line import Event, Part, Unit
 from trayline.store.models.provisioning import ProvisioningDevice, ProvisioningJob
 
@@ -9,6 +10,8 @@ __all__ = [
     "Base",
     "CloudCall",
     "Event",
+    "FirmwareBundle",
+    "FirmwareBundleModule",
     "Part",
     "ProvisioningDevice",
     "ProvisioningJob",
