@@ -1,7 +1,384 @@
-"""``trayline provision``: placeholder until its issue lands."""
+"""``trayline provision``: import, group, name and claim a batch of devices, resumably.
+
+Exit codes (``run``): 0 every device provisioned; 1 some devices failed for
+good (the report lists them) or are still incomplete; 2 bad input or usage,
+nothing sent; 3 stopped on an unrecoverable error (token refused, product not
+found, a permission the token lacks).
+"""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import json
+import re
+from dataclasses import asdict
+from enum import StrEnum
+from pathlib import Path
 
-app = typer.Typer(help="provision commands.", no_args_is_help=True)
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from trayline.cli.console import err, fail, out
+from trayline.cli.options import DbOption
+from trayline.cli.token import TokenFileOption, resolve_token
+from trayline.core.ids import GroupName, InvalidIdentifier, ProductRef
+from trayline.particle.client import ParticleClient, api_url_from_env
+from trayline.particle.ratelimit import InvalidRateLimit, RateLimiter, rate_limit_from_env
+from trayline.provisioning.engine import EngineOptions, Outcome, dry_run, open_job, run_job
+from trayline.provisioning.inputs import InputError, read_inputs
+from trayline.provisioning.journal import JobSpec
+from trayline.provisioning.plan import Step
+from trayline.reports.provisioning import (
+    DeviceReportRow,
+    job_report,
+    job_summaries,
+    render_csv,
+    render_json,
+)
+from trayline.store.audit import StoreAudit, StoreSerialBudget
+from trayline.store.db import Store, StoreError, open_store
+
+app = typer.Typer(
+    help=(
+        "Provision devices in the Particle Cloud: import into the product, add to a group, "
+        "name after the serial, optionally claim. Resumable: re-run the same command to "
+        "continue.\n\nExample: trayline provision run --product 12345 --input tray.csv --group-auto"
+    ),
+    no_args_is_help=True,
+)
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class NameMode(StrEnum):
+    serial = "serial"
+    none = "none"
+
+
+class ClaimMode(StrEnum):
+    none = "none"
+    import_ = "import"
+    each = "each"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+STEP_LABELS = {
+    Step.GROUP: "group exists",
+    Step.IMPORT: "import",
+    Step.LOCATE: "find device IDs",
+    Step.JOIN: "add to group",
+    Step.SERIAL: "find serials",
+    Step.NAME: "rename to serial",
+    Step.CLAIM: "claim",
+    Step.VERIFY: "verify",
+}
+
+
+class RichProgress:
+    """Progress bars per step, on stderr so stdout stays clean for reports."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[Step, TaskID] = {}
+
+    def step_started(self, step: Step, total: int) -> None:
+        task = self._tasks.get(step)
+        if task is None:
+            self._tasks[step] = self._progress.add_task(STEP_LABELS[step], total=total)
+        else:
+            self._progress.reset(task, total=total)
+
+    def advance(self, step: Step, count: int = 1) -> None:
+        self._progress.advance(self._tasks[step], count)
+
+    def step_finished(self, step: Step) -> None:
+        pass
+
+
+def _open(db: str | None) -> Store:
+    try:
+        return open_store(db)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def run(
+    product: str = typer.Option(..., "--product", help="Product ID or slug."),
+    input_file: Path = typer.Option(
+        ..., "--input", help="Device IDs / serials, one per line, or a tray-list CSV."
+    ),
+    group: str | None = typer.Option(None, "--group", help="Device group to add devices to."),
+    group_auto: bool = typer.Option(
+        False, "--group-auto", help="Group named YYYYMMDD_NNNN (today, device count)."
+    ),
+    name: NameMode = typer.Option(NameMode.serial, "--name", help="Rename devices to serial."),
+    claim: ClaimMode = typer.Option(
+        ClaimMode.none,
+        "--claim",
+        help="none; import (claim_user on import); each (claim each device to the token's user).",
+    ),
+    claim_user: str | None = typer.Option(
+        None, "--claim-user", help="Product team member's email, with --claim import."
+    ),
+    chunk: int = typer.Option(500, "--chunk", min=1, max=10_000, help="Identifiers per import."),
+    concurrency: int = typer.Option(
+        32, "--concurrency", min=1, max=512, help="Requests in flight at most."
+    ),
+    rate_limit: str | None = typer.Option(
+        None,
+        "--rate-limit",
+        envvar="TRAYLINE_RATE_LIMIT",
+        help="REQUESTS/SECONDS the cloud allows (default 10000/300).",
+    ),
+    skip_invalid: bool = typer.Option(
+        False, "--skip-invalid", help="Go on without invalid input lines (they are reported)."
+    ),
+    dry: bool = typer.Option(False, "--dry-run", help="Print the plan and request count only."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document, no bars."),
+    token_file: Path | None = TokenFileOption,
+    db: str | None = DbOption,
+) -> None:
+    """Provision every device of an input file; re-run the same command to resume.
+
+    Example:
+      export PARTICLE_ACCESS_TOKEN=...   # or --token-file ~/.particle-token (mode 0600)
+      trayline provision run --product my-product --input tray-0042.csv --group-auto
+    """
+    try:
+        product_ref = ProductRef.parse(product)
+        group_name = GroupName.parse(group) if group is not None else None
+        limit = rate_limit_from_env(rate_limit)
+    except (InvalidIdentifier, InvalidRateLimit) as exc:
+        fail(str(exc))
+    if group_name and group_auto:
+        fail("give --group NAME or --group-auto, not both")
+    if claim is ClaimMode.import_ and not claim_user:
+        fail("--claim import needs --claim-user EMAIL (a product team member)")
+    if claim_user and not _EMAIL.fullmatch(claim_user):
+        fail(f"--claim-user {claim_user!r} is not an email address")
+    if claim_user and claim is not ClaimMode.import_:
+        fail("--claim-user goes with --claim import")
+
+    try:
+        result = read_inputs(input_file)
+        for duplicate in result.duplicates:
+            err.print(f"warning: {duplicate}", markup=False, highlight=False)
+        result.raise_if_invalid(skip_invalid=skip_invalid)
+    except InputError as exc:
+        fail(str(exc))
+    if result.problems:
+        for problem in result.problems:
+            err.print(f"skipped: {problem}", markup=False, highlight=False)
+
+    spec = JobSpec(
+        product=str(product_ref),
+        group=group_name,
+        group_auto=group_auto,
+        naming=name is NameMode.serial,
+        claim_mode=str(claim),
+        claim_user=claim_user,
+        input_path=str(input_file),
+    )
+    options = EngineOptions(chunk=chunk, concurrency=concurrency)
+    devices = result.devices
+
+    if dry:
+        store = _open(db)
+        state, estimate, existing = dry_run(spec, devices, options, store)
+        store.dispose()
+        total = sum(estimate.values())
+        if as_json:
+            doc = {
+                "dry_run": True,
+                "resumes_job": existing,
+                "devices": len(state.devices),
+                "group": state.group,
+                "requests": {str(k): v for k, v in estimate.items()},
+                "total_requests": total,
+                "estimated_seconds": round(total / limit.per_second, 1),
+            }
+            out.print_json(json.dumps(doc))
+            return
+        table = Table(title=f"Plan for {len(state.devices)} devices into {spec.product}")
+        table.add_column("step")
+        table.add_column("requests", justify="right")
+        for step, count in estimate.items():
+            if count:
+                table.add_row(STEP_LABELS[step], str(count))
+        table.add_row("total", str(total))
+        out.print(table)
+        out.print(
+            f"group: {state.group or '(none)'}; "
+            f"{'resumes an existing job' if existing else 'a new job'}; "
+            f"at {limit} requests/s-window about {total / limit.per_second:.0f} s. Nothing sent."
+        )
+        return
+
+    token = resolve_token(token_file)
+    store = _open(db)
+    journal, resumed = open_job(store, spec, devices, options)
+    audit = StoreAudit(store, job_id=journal.job_id)
+    if not as_json:
+        verb = "resuming" if resumed else "starting"
+        err.print(f"{verb} job {journal.job_id}: {len(devices)} devices into {spec.product}")
+
+    async def go() -> Outcome:
+        client = ParticleClient(
+            token,
+            base_url=api_url_from_env(),
+            limiter=RateLimiter(limit),
+            observers=[audit],
+            serial_budget=StoreSerialBudget(store),
+            max_connections=concurrency,
+        )
+        async with client:
+            if as_json:
+                return await run_job(client, journal, options, on_step_done=audit.flush)
+            bars = Progress(
+                TextColumn("{task.description:<18}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err,
+                transient=False,
+            )
+            with bars:
+                return await run_job(
+                    client, journal, options, RichProgress(bars), on_step_done=audit.flush
+                )
+
+    outcome = asyncio.run(go())
+    audit.flush()
+    outcome.resumed = resumed
+    rows = job_report(store, journal.job_id)
+    summary = job_summaries(store, journal.job_id)[0]
+    store.dispose()
+    problems = [r for r in rows if r.state != "provisioned"]
+    if as_json:
+        doc = json.loads(render_json(summary, problems))
+        doc["outcome"] = {
+            "exit_code": outcome.exit_code,
+            "resumed": resumed,
+            "stopped": outcome.stopped,
+            "elapsed_s": round(outcome.elapsed_s, 3),
+            "requests": outcome.requests,
+            "requests_by_step": outcome.by_step,
+            **outcome.counts,
+        }
+        out.print_json(json.dumps(doc))
+        raise typer.Exit(outcome.exit_code)
+    _print_problems(problems)
+    counts = outcome.counts
+    out.print(
+        f"job {journal.job_id}: {counts['provisioned']}/{counts['devices']} provisioned, "
+        f"{counts['failed']} failed, {counts['remaining']} incomplete; "
+        f"{outcome.requests} requests in {outcome.elapsed_s:.1f} s"
+    )
+    if outcome.stopped:
+        err.print(f"stopped: {outcome.stopped}", markup=False)
+    elif counts["remaining"]:
+        err.print("some devices are incomplete: run the same command again to continue")
+    raise typer.Exit(outcome.exit_code)
+
+
+def _print_problems(rows: list[DeviceReportRow]) -> None:
+    if not rows:
+        return
+    table = Table(title="Devices not provisioned")
+    for col in ("line", "identifier", "state", "reason"):
+        table.add_column(col)
+    for row in rows[:200]:
+        table.add_row(str(row.line), row.identifier, row.state, row.reason or row.detail or "")
+    out.print(table)
+    if len(rows) > 200:
+        out.print(f"… and {len(rows) - 200} more: see `trayline provision report`")
+
+
+@app.command()
+def status(
+    job: int | None = typer.Argument(None, help="Job number (default: list every job)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str | None = DbOption,
+) -> None:
+    """Show provisioning jobs and how far each got.
+
+    Example: trayline provision status   ·   trayline provision status 3
+    """
+    store = _open(db)
+    summaries = job_summaries(store, job)
+    store.dispose()
+    if job is not None and not summaries:
+        fail(f"no provisioning job {job}")
+    if as_json:
+        out.print_json(json.dumps([asdict(s) for s in summaries]))
+        return
+    table = Table(title="Provisioning jobs")
+    for col in ("job", "product", "group", "status", "devices", "provisioned", "failed", "created"):
+        table.add_column(col)
+    for s in summaries:
+        table.add_row(
+            str(s.id),
+            s.product,
+            s.group or "",
+            s.status,
+            str(s.devices),
+            str(s.provisioned),
+            str(s.failed),
+            s.created_at,
+        )
+    out.print(table)
+    for s in summaries:
+        if s.last_error:
+            out.print(f"job {s.id}: {s.last_error}", markup=False)
+
+
+@app.command()
+def report(
+    job: int = typer.Argument(..., help="Job number (see `trayline provision status`)."),
+    fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, csv or json."),
+    db: str | None = DbOption,
+) -> None:
+    """Every device of a job with its final state and, for failures, the reason.
+
+    Example: trayline provision report 3 --format csv > job3.csv
+    """
+    store = _open(db)
+    summaries = job_summaries(store, job)
+    if not summaries:
+        store.dispose()
+        fail(f"no provisioning job {job}")
+    rows = job_report(store, job)
+    store.dispose()
+    if fmt is ReportFormat.csv:
+        typer.echo(render_csv(rows), nl=False)
+        return
+    if fmt is ReportFormat.json:
+        typer.echo(render_json(summaries[0], rows))
+        return
+    table = Table(title=f"Job {job}: {summaries[0].product} → {summaries[0].group or '(no group)'}")
+    for col in ("line", "identifier", "device ID", "serial", "state", "reason"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            str(r.line),
+            r.identifier,
+            r.device_id or "",
+            r.serial_number or "",
+            r.state,
+            r.reason or (r.detail if r.state != "provisioned" else "") or "",
+        )
+    out.print(table)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -42,6 +42,7 @@ from trayline.particle.errors import (
 from trayline.particle.resources import Device
 from trayline.provisioning.journal import JobSpec, Journal, JournalInput, job_key
 from trayline.provisioning.plan import (
+    FAILURE_REASONS,
     DeviceState,
     JobState,
     Step,
@@ -53,7 +54,6 @@ from trayline.provisioning.plan import (
 from trayline.store.db import Store
 
 __all__ = [
-    "FAILURE_REASONS",
     "EngineOptions",
     "JobStopped",
     "Outcome",
@@ -64,21 +64,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-
-FAILURE_REASONS: dict[str, str] = {
-    "not-in-product": "not in any product the token can reach",
-    "another-product": "already in another product",
-    "platform-mismatch": "platform does not match the product (e.g. a Boron into a B-SoM product)",
-    "device-protected": "Device Protection is on: cannot import into a non-protected product",
-    "unknown-id": "unknown to the Particle Cloud (check for a typo)",
-    "rejected": (
-        "refused by the cloud: unknown ID, in another product, or wrong platform "
-        "(the API does not say which)"
-    ),
-    "not-listed": "imported, but the product's device list does not show it",
-    "owned-by-someone-else": "claimed by another account",
-    "verification-failed": "the cloud still disagrees after repeated fixes",
-}
 
 
 class JobStopped(Exception):
@@ -431,7 +416,7 @@ class _Engine:
         in one array. For serial-number inputs, the serial lookup (50/hour, so
         only ``diagnose`` of them) tells unknown serials and platforms apart.
         """
-        candidates = [d for d in rejected if d.id_kind == "serial"][: self.options.diagnose]
+        candidates = [d for d in rejected if d.id_kind == "serial number"][: self.options.diagnose]
         if not candidates:
             return
         platform = await self._product_platform()
@@ -487,7 +472,7 @@ class _Engine:
             self.product, per_page=self.options.page_size
         )
         found: dict[str, Device] = {}
-        if first.total_pages <= len(devices) or any(d.id_kind != "serial" for d in devices):
+        if first.total_pages <= len(devices) or any(d.id_kind != "serial number" for d in devices):
             found = await self._listing(())
         else:
             pages = await self._bounded(
@@ -712,11 +697,3 @@ def _stop_message(exc: CloudError, product: str) -> str:
     if isinstance(exc, AuthError):
         return f"the access token was refused ({exc.message}); get a new token and run again"
     return f"product {product!r} not found or not accessible with this token ({exc.message})"
-
-
-def failure_text(code: str | None) -> str:
-    return FAILURE_REASONS.get(code or "", code or "")
-
-
-def as_mapping(outcome: Outcome) -> Mapping[str, Any]:
-    return asdict(outcome)

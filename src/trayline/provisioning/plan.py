@@ -36,6 +36,7 @@ from enum import StrEnum
 
 __all__ = [
     "ACTIVE",
+    "FAILURE_REASONS",
     "DeviceState",
     "JobState",
     "Step",
@@ -56,6 +57,20 @@ class Step(StrEnum):
     CLAIM = "claim"
     VERIFY = "verify"
 
+
+FAILURE_REASONS: dict[str, str] = {
+    "another-product": "already in another product",
+    "platform-mismatch": "platform does not match the product (e.g. a Boron into a B-SoM product)",
+    "device-protected": "Device Protection is on: cannot import into a non-protected product",
+    "unknown-id": "unknown to the Particle Cloud (check for a typo)",
+    "rejected": (
+        "refused by the cloud: unknown ID, in another product, or wrong platform "
+        "(the API does not say which)"
+    ),
+    "not-listed": "imported, but the product's device list does not show it",
+    "owned-by-someone-else": "claimed by another account",
+}
+"""A device's permanent ``failure`` code and the words the report uses for it."""
 
 ACTIVE = frozenset({"pending", "sent", "error"})
 """Statuses that still need work."""

@@ -1,0 +1,140 @@
+"""The provisioning report: every device of a job with its final state and, if it failed, why.
+
+One row per input line, in input order. ``state`` is ``provisioned`` (every
+step done and verified), ``failed`` (the cloud refused it for good — ``reason``
+says why in plain words), or ``incomplete`` (a transient problem; running the
+same command again continues it).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from trayline.provisioning.plan import FAILURE_REASONS
+from trayline.store.db import Store
+from trayline.store.models import ProvisioningDevice, ProvisioningJob
+
+__all__ = ["DeviceReportRow", "JobSummary", "job_report", "job_summaries", "render_csv"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceReportRow:
+    line: int
+    identifier: str
+    kind: str
+    device_id: str | None
+    serial_number: str | None
+    state: str
+    imported: str
+    grouped: str
+    named: str
+    claimed: str
+    verified: str
+    reason: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSummary:
+    id: int
+    product: str
+    group: str | None
+    status: str
+    devices: int
+    provisioned: int
+    failed: int
+    created_at: str
+    input_path: str
+    last_error: str | None
+
+
+def _state(row: ProvisioningDevice) -> str:
+    if row.failure:
+        return "failed"
+    if row.verified == "done":
+        return "provisioned"
+    return "incomplete"
+
+
+def job_report(store: Store, job_id: int) -> list[DeviceReportRow]:
+    with store.session() as session:
+        rows = session.scalars(
+            select(ProvisioningDevice)
+            .where(ProvisioningDevice.job_id == job_id)
+            .order_by(ProvisioningDevice.line_no, ProvisioningDevice.id)
+        )
+        return [
+            DeviceReportRow(
+                line=r.line_no,
+                identifier=r.identifier,
+                kind=r.id_kind,
+                device_id=r.device_id,
+                serial_number=r.serial_number,
+                state=_state(r),
+                imported=r.imported,
+                grouped=r.grouped,
+                named=r.named,
+                claimed=r.claimed,
+                verified=r.verified,
+                reason=FAILURE_REASONS.get(r.failure, r.failure) if r.failure else None,
+                detail=r.last_error,
+            )
+            for r in rows
+        ]
+
+
+def job_summaries(store: Store, job_id: int | None = None) -> list[JobSummary]:
+    with store.session() as session:
+        done = func.sum(
+            func.cast(
+                (ProvisioningDevice.verified == "done") & ProvisioningDevice.failure.is_(None),
+                ProvisioningDevice.id.type,
+            )
+        )
+        failed = func.sum(
+            func.cast(ProvisioningDevice.failure.is_not(None), ProvisioningDevice.id.type)
+        )
+        query = (
+            select(ProvisioningJob, func.count(ProvisioningDevice.id), done, failed)
+            .join(ProvisioningDevice, ProvisioningDevice.job_id == ProvisioningJob.id, isouter=True)
+            .group_by(ProvisioningJob.id)
+            .order_by(ProvisioningJob.id)
+        )
+        if job_id is not None:
+            query = query.where(ProvisioningJob.id == job_id)
+        return [
+            JobSummary(
+                id=job.id,
+                product=job.product,
+                group=job.group_name,
+                status=job.status,
+                devices=int(count or 0),
+                provisioned=int(ok or 0),
+                failed=int(bad or 0),
+                created_at=job.created_at.isoformat(timespec="seconds"),
+                input_path=job.input_path,
+                last_error=job.last_error,
+            )
+            for job, count, ok, bad in session.execute(query)
+        ]
+
+
+def render_csv(rows: list[DeviceReportRow]) -> str:
+    buffer = io.StringIO()
+    fields = list(DeviceReportRow.__dataclass_fields__)
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(asdict(row))
+    return buffer.getvalue()
+
+
+def render_json(summary: JobSummary, rows: list[DeviceReportRow]) -> str:
+    document: dict[str, Any] = {"job": asdict(summary), "devices": [asdict(r) for r in rows]}
+    return json.dumps(document, indent=2)
