@@ -1,7 +1,391 @@
-"""``trayline firmware``: placeholder until its issue lands."""
+"""``trayline firmware``: inspect modules, build checked bundles, write the hex a CM flashes.
+
+Exit codes (every command):
+
+* 0 — done;
+* 1 — the firmware is wrong: a file is not a readable module, a bundle was
+  refused by its checks, or a stored bundle's files changed on disk;
+* 2 — the command was wrong: unknown SKU or bundle, bad version text, an
+  unreadable path or database.
+"""
 
 from __future__ import annotations
 
-import typer
+import json
+from pathlib import Path
+from typing import Any
 
-app = typer.Typer(help="firmware commands.", no_args_is_help=True)
+import typer
+from rich.table import Table
+
+from trayline.cli.console import EXIT_USAGE, err, fail, out
+from trayline.cli.options import DbOption
+from trayline.core.modules import ModuleError, parse_module
+from trayline.core.skus import UnknownSku, get_sku
+from trayline.core.versions import InvalidVersion, SemVer
+from trayline.firmware.bundle import (
+    ROLES,
+    BundleError,
+    BundleRefused,
+    create_bundle,
+    get_bundle,
+    list_bundles,
+    load_bundle,
+    verify_bundle,
+)
+from trayline.firmware.diff import ReportedModule, modules_to_write
+from trayline.firmware.hexfile import HexError, bin_plan, build_hex
+from trayline.firmware.manifest import BundleInfo
+from trayline.store.db import Store, StoreError, open_store
+
+EXIT_FIRMWARE = 1
+
+app = typer.Typer(
+    help=(
+        "Inspect Particle module binaries, build checked firmware bundles for a SKU, and "
+        "write the Intel HEX a contract manufacturer flashes.\n\n"
+        "Example: trayline firmware inspect system-part1.bin user.bin"
+    ),
+    no_args_is_help=True,
+)
+bundle_app = typer.Typer(
+    help="Checked, content-addressed sets of modules for one SKU (test or production).\n\n"
+    "Example: trayline firmware bundle create --sku BRN404X --name prod-6.1.1 *.bin",
+    no_args_is_help=True,
+)
+app.add_typer(bundle_app, name="bundle")
+
+
+def _store(db: str | None) -> Store:
+    try:
+        return open_store(db)
+    except StoreError as exc:
+        fail(str(exc))
+
+
+def _inspect_one(path: Path) -> dict[str, Any]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return {"file": str(path), "error": f"cannot read: {exc.strerror or exc}"}
+    try:
+        module = parse_module(data)
+    except ModuleError as exc:
+        return {"file": str(path), "error": str(exc)}
+    return {"file": str(path), **module.to_dict()}
+
+
+def _dep_text(dep: dict[str, int]) -> str:
+    if dep["module_function"] == 0:
+        return "-"
+    return f"{dep['module_function']}.{dep['module_index']}>={dep['module_version']}"
+
+
+@app.command("inspect")
+def inspect_command(
+    files: list[Path] = typer.Argument(..., help="Module binaries (.bin)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per file."),
+) -> None:
+    """Show what is inside Particle module binaries: platform, function, version, addresses,
+    dependencies, Device OS, CRC and SHA-256 checks.
+
+    Exits 1 if any file is not a readable module (it is listed with an "error" field).
+
+    Example: trayline firmware inspect --json boron-system-part1@6.1.1.bin tinker.bin
+    """
+    results = [_inspect_one(path) for path in files]
+    failed = any("error" in r for r in results)
+    if as_json:
+        typer.echo(json.dumps(results, indent=2))
+        raise typer.Exit(EXIT_FIRMWARE if failed else 0)
+    table = Table(title="Particle modules")
+    for col in ("file", "platform", "module", "version", "Device OS", "address", "deps", "CRC"):
+        table.add_column(col)
+    for r in results:
+        if "error" in r:
+            table.add_row(r["file"], "", "[red]not readable (below)[/red]", "", "", "", "", "")
+            continue
+        needs = r["requires_device_os"]
+        device_os = r["device_os"] or (f"needs {needs}" if needs else "")
+        crc = "ok" if r["crc_ok"] else "[red]BAD[/red]"
+        if r["crc_ok"] and not r["sha256_ok"]:
+            crc += " (SHA differs)" if not r["sha256_authoritative"] else " [red](SHA BAD)[/red]"
+        table.add_row(
+            r["file"],
+            f"{r['platform_name']} ({r['platform_id']})",
+            f"{r['module_function_name']} {r['module_index']}",
+            str(r["module_version"]),
+            device_os,
+            f"{r['module_start_address']:#010x}",
+            f"{_dep_text(r['dependency'])} {_dep_text(r['dependency2'])}".strip(),
+            crc,
+        )
+    out.print(table)
+    for r in results:
+        if "error" in r:
+            err.print(f"[red]error:[/red] {r['file']}: {r['error']}")
+    if failed:
+        raise typer.Exit(EXIT_FIRMWARE)
+
+
+def _print_bundle(info: BundleInfo) -> None:
+    out.print(
+        f"[bold]{info.name}[/bold]  {info.role} bundle for {info.sku} (line {info.line}), "
+        f"Device OS {info.device_os or 'unknown'}"
+        + (f", units arrive with {info.baseline_device_os}" if info.baseline_device_os else "")
+    )
+    out.print(f"digest {info.digest}")
+    table = Table()
+    for col in ("#", "file", "module", "address", "size", "file SHA-256"):
+        table.add_column(col)
+    for e in info.entries:
+        table.add_row(
+            str(e.position + 1),
+            e.file_name,
+            e.label(),
+            f"{e.address:#010x}" + (" (prefix dropped)" if e.skip else ""),
+            str(e.size),
+            e.file_sha256[:16] + "…",
+        )
+    out.print(table)
+    for warning in info.warnings:
+        out.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+@bundle_app.command("create")
+def bundle_create(
+    files: list[Path] = typer.Argument(..., help="Module binaries to include, in any order."),
+    sku: str = typer.Option(..., "--sku", help="The SKU the units are, e.g. BRN404X."),
+    name: str = typer.Option(..., "--name", help="A unique name, e.g. brn404x-prod-6.1.1."),
+    role: str = typer.Option("production", "--role", help="test or production."),
+    line: str | None = typer.Option(
+        None, "--line", help="Line name pairing test and production bundles (default: the SKU)."
+    ),
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline-device-os",
+        help="Device OS the units already run, e.g. 4.0.1: meets dependencies not in the bundle.",
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse (not just warn) if test and production Device OS differ."
+    ),
+    db: str | None = DbOption,
+) -> None:
+    """Check modules for a SKU and store them as a bundle.
+
+    Refuses (exit 1, one line per reason) a module for another platform, a dependency
+    met neither in the bundle nor by --baseline-device-os, a Device OS below the SKU's
+    minimum, a user part at the wrong address for its Device OS, a damaged file, and with
+    --strict a test bundle whose Device OS differs from production's.
+
+    Example: trayline firmware bundle create --sku BRN404X --name prod-6.1.1 \\
+    boron-bootloader@6.1.1.bin boron-system-part1@6.1.1.bin app.bin
+    """
+    if role not in ROLES:
+        fail(f"--role must be test or production, not {role!r}")
+    try:
+        found = get_sku(sku)
+    except UnknownSku as exc:
+        fail(str(exc))
+    try:
+        baseline_version = SemVer.parse(baseline) if baseline else None
+    except InvalidVersion as exc:
+        fail(f"--baseline-device-os: {exc}")
+    store = _store(db)
+    try:
+        info = create_bundle(
+            store,
+            name=name,
+            sku=found,
+            files=files,
+            role=role,
+            line=line,
+            baseline_device_os=baseline_version,
+            strict=strict,
+        )
+    except BundleRefused as exc:
+        for problem in exc.problems:
+            err.print(f"[red]refused:[/red] {problem}")
+        for warning in exc.warnings:
+            err.print(f"[yellow]warning:[/yellow] {warning}")
+        fail(f"bundle {name!r} not created: {len(exc.problems)} problem(s)", EXIT_FIRMWARE)
+    except BundleError as exc:
+        fail(str(exc), EXIT_FIRMWARE if "already exists" not in str(exc) else EXIT_USAGE)
+    finally:
+        store.dispose()
+    _print_bundle(info)
+
+
+@bundle_app.command("list")
+def bundle_list(
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str | None = DbOption,
+) -> None:
+    """List stored bundles.
+
+    Example: trayline firmware bundle list --json
+    """
+    store = _store(db)
+    try:
+        bundles = list_bundles(store)
+    finally:
+        store.dispose()
+    if as_json:
+        typer.echo(json.dumps([b.to_dict() for b in bundles], indent=2))
+        return
+    table = Table(title="Firmware bundles")
+    for col in ("name", "SKU", "line", "role", "Device OS", "modules", "digest", "created"):
+        table.add_column(col)
+    for b in bundles:
+        table.add_row(
+            b.name,
+            b.sku,
+            b.line,
+            b.role,
+            b.device_os or "?",
+            str(len(b.entries)),
+            b.digest[:12],
+            b.created_at.strftime("%Y-%m-%d %H:%M"),
+        )
+    out.print(table)
+
+
+@bundle_app.command("show")
+def bundle_show(
+    name: str = typer.Argument(..., help="Bundle name."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str | None = DbOption,
+) -> None:
+    """Show one bundle's manifest in flashing order.
+
+    Example: trayline firmware bundle show prod-6.1.1
+    """
+    store = _store(db)
+    try:
+        info = get_bundle(store, name)
+    except BundleError as exc:
+        fail(str(exc))
+    finally:
+        store.dispose()
+    if as_json:
+        typer.echo(json.dumps(info.to_dict(), indent=2))
+        return
+    _print_bundle(info)
+
+
+@bundle_app.command("verify")
+def bundle_verify(
+    name: str = typer.Argument(..., help="Bundle name."),
+    db: str | None = DbOption,
+) -> None:
+    """Re-hash a bundle's stored files against its manifest (exit 1 if any changed).
+
+    Example: trayline firmware bundle verify prod-6.1.1
+    """
+    store = _store(db)
+    try:
+        problems = verify_bundle(store, name)
+    except BundleError as exc:
+        fail(str(exc))
+    finally:
+        store.dispose()
+    for problem in problems:
+        err.print(f"[red]changed:[/red] {problem}")
+    if problems:
+        fail(f"bundle {name!r} does not match its manifest", EXIT_FIRMWARE)
+    out.print(f"bundle {name!r}: every file matches its manifest")
+
+
+@app.command("hex")
+def hex_command(
+    bundle: str = typer.Argument(..., help="Bundle name."),
+    output: Path = typer.Option(..., "-o", "--output", help="File to write."),
+    fmt: str = typer.Option("hex", "--format", help="hex (Intel HEX) or bin-plan (JSON)."),
+    uicr: bool = typer.Option(True, "--uicr/--no-uicr", help="Gen 3: include the UICR words."),
+    db: str | None = DbOption,
+) -> None:
+    """Write one Intel HEX with every module at its address (for SWD programmers), or a
+    bin-plan: JSON list of file, address, bytes to skip and erase range per module.
+
+    Example: trayline firmware hex prod-6.1.1 -o boron-prod.hex
+    """
+    if fmt not in ("hex", "bin-plan"):
+        fail(f"--format must be hex or bin-plan, not {fmt!r}")
+    store = _store(db)
+    try:
+        loaded = load_bundle(store, bundle)
+    except BundleError as exc:
+        code = EXIT_USAGE if str(exc).startswith("no bundle named") else EXIT_FIRMWARE
+        fail(str(exc), code)
+    finally:
+        store.dispose()
+    platform = loaded.info.platform_id
+    try:
+        if fmt == "bin-plan":
+            plan = bin_plan(loaded.placements, platform)
+            for entry, path in zip(plan, loaded.paths, strict=True):
+                entry["path"] = str(path)
+            text = json.dumps(plan, indent=2) + "\n"
+            skipped: tuple[str, ...] = ()
+        else:
+            image = build_hex(loaded.placements, platform, uicr=uicr)
+            text = image.encode()
+            skipped = image.skipped
+    except HexError as exc:
+        fail(f"{bundle}: {exc}", EXIT_FIRMWARE)
+    try:
+        output.write_text(text)
+    except OSError as exc:
+        fail(f"{output}: cannot write: {exc.strerror or exc}")
+    for note in skipped:
+        err.print(f"[yellow]not in hex:[/yellow] {note}")
+    count = len(loaded.placements)
+    out.print(f"wrote {output} ({fmt}, {count} modules, digest {loaded.info.digest[:12]})")
+
+
+@app.command("diff")
+def diff_command(
+    bundle: str = typer.Argument(..., help="Bundle name."),
+    device: Path = typer.Option(
+        ...,
+        "--device",
+        help='JSON list of modules the device reports: [{"module_function": 4, '
+        '"module_index": 1, "module_version": 6101, "sha256": "…"}, …]',
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    db: str | None = DbOption,
+) -> None:
+    """List the bundle's modules a device still needs written (the rest are skipped).
+
+    Example: trayline firmware diff prod-6.1.1 --device reported.json
+    """
+    try:
+        raw = json.loads(device.read_text())
+        reported = [
+            ReportedModule(
+                int(m["module_function"]),
+                int(m["module_index"]),
+                int(m["module_version"]),
+                m.get("sha256"),
+            )
+            for m in raw
+        ]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        fail(f"{device}: not a list of reported modules ({exc})")
+    store = _store(db)
+    try:
+        info = get_bundle(store, bundle)
+    except BundleError as exc:
+        fail(str(exc))
+    finally:
+        store.dispose()
+    todo = modules_to_write(info.entries, reported)
+    if as_json:
+        rows = [{**t.entry.to_dict(), "reason": t.reason} for t in todo]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not todo:
+        out.print(f"nothing to write: the device already runs bundle {bundle!r}")
+    for t in todo:
+        where = f"{t.entry.address:#010x}"
+        out.print(f"write {t.entry.file_name} ({t.entry.label()}) at {where}: {t.reason}")
