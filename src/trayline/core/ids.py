@@ -282,9 +282,10 @@ def parse_identifier(value: object) -> DeviceId | SerialNumber | Iccid | Imei:
     text = _clean(value, "identifier")
     if len(text) == 24:
         return DeviceId.parse(text)
-    if len(text) == 15 and text.isdigit() and luhn_ok(text):
-        return Imei(text)
-    if text.isdigit() and text.startswith("89"):
+    digits = text.isascii() and text.isdigit()
+    if len(text) == 15 and digits and luhn_ok(text):
+        return Imei.parse(text)
+    if digits and text.startswith("89"):
         return Iccid.parse(text)
     if len(text) == 15:
         return SerialNumber.parse(text)

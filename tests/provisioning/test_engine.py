@@ -1,0 +1,224 @@
+"""The provisioning engine against the local cloud: results, failures, faults and resume."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from conftest import OTHER_PRODUCT, PRODUCT, Cloud, make_cloud
+from trayline.particle.client import ParticleClient
+from trayline.particle.emulator import EmulatorConfig
+from trayline.provisioning.engine import EngineOptions, JobStopped, Outcome, open_job, run_job
+from trayline.provisioning.inputs import parse_inputs
+from trayline.provisioning.journal import JobSpec
+from trayline.reports.provisioning import job_report
+from trayline.store.db import Store
+
+
+def spec(
+    group: str | None = "batch-1", *, claim: str = "none", claim_user: str | None = None
+) -> JobSpec:
+    return JobSpec(str(PRODUCT), group, False, True, claim, claim_user, "tray.txt")
+
+
+def inputs(lines: list[str]) -> Any:
+    result = parse_inputs(("\n".join(lines) + "\n").encode(), path="tray.txt")
+    assert result.ok, result.problems
+    return result.devices
+
+
+async def provision(
+    cloud: Cloud,
+    store: Store,
+    lines: list[str],
+    job_spec: JobSpec | None = None,
+    options: EngineOptions | None = None,
+    client: ParticleClient | None = None,
+) -> Outcome:
+    options = options or EngineOptions(chunk=100, group_chunk=100, concurrency=16)
+    journal, _ = open_job(store, job_spec or spec(), inputs(lines), options)
+    async with client or cloud.client() as c:
+        return await run_job(c, journal, options)
+
+
+def product_view(cloud: Cloud) -> dict[str, tuple[Any, ...]]:
+    """The cloud state a provisioning job is responsible for, per device."""
+    return {
+        d["id"]: (d["product_id"], tuple(sorted(d["groups"])), d["name"], d["owner"])
+        for d in cloud.state()["devices"]  # type: ignore[union-attr]
+    }
+
+
+async def test_tray_by_ids_and_serials(cloud: Cloud, store: Store) -> None:
+    devices = cloud.app.cloud.make_devices("BRN404", 120)
+    lines = [d.id for d in devices[:70]] + [d.serial_number for d in devices[70:]]
+    outcome = await provision(cloud, store, lines)
+    assert outcome.exit_code == 0
+    assert outcome.counts == {"devices": 120, "provisioned": 120, "failed": 0, "remaining": 0}
+    for d in devices:
+        assert d.product_id == PRODUCT
+        assert d.groups == ["batch-1"] or list(d.groups) == ["batch-1"]
+        assert d.name == d.serial_number
+    # bulk endpoints: about one request per device (the rename)
+    assert outcome.requests <= 1.1 * 120 + 10
+    rows = job_report(store, outcome.job_id)
+    assert all(r.state == "provisioned" and r.device_id and r.serial_number for r in rows)
+
+
+async def test_rerun_of_finished_job_sends_nothing(cloud: Cloud, store: Store) -> None:
+    devices = cloud.app.cloud.make_devices("BRN404", 10)
+    lines = [d.id for d in devices]
+    first = await provision(cloud, store, lines)
+    second = await provision(cloud, store, lines)
+    assert first.job_id == second.job_id
+    assert second.requests == 0 and second.exit_code == 0
+
+
+async def test_mixed_input_reasons(store: Store) -> None:
+    cloud = make_cloud()
+    good = cloud.app.cloud.make_devices("BRN404", 20)
+    elsewhere = cloud.app.cloud.make_devices("BRN404", 2, product_id=OTHER_PRODUCT)
+    bsom = cloud.app.cloud.make_devices("B404", 2)
+    protected = cloud.app.cloud.make_devices("BRN404", 1, protected=True)
+    unknown_id = "ffffffffffffffffffffffff"
+    unknown_serial = "P028ZZZZZZZZZZZ"
+    lines = (
+        [d.id for d in good[:10]]
+        + [d.serial_number for d in good[10:]]
+        + [elsewhere[0].serial_number, elsewhere[1].id, bsom[0].serial_number, bsom[1].id]
+        + [protected[0].id, unknown_id, unknown_serial]
+    )
+    outcome = await provision(cloud, store, lines)
+    assert outcome.exit_code == 1
+    assert outcome.counts["provisioned"] == 20 and outcome.counts["failed"] == 7
+    reasons = {r.identifier: r.reason for r in job_report(store, outcome.job_id)}
+    assert "another product" in reasons[elsewhere[0].serial_number]
+    assert "platform" in reasons[bsom[0].serial_number]
+    assert "unknown" in reasons[unknown_serial]
+    assert "Device Protection" in reasons[protected[0].id]
+    for identifier in (elsewhere[1].id, bsom[1].id, unknown_id):
+        assert "refused by the cloud" in reasons[identifier]
+    assert elsewhere[0].product_id == OTHER_PRODUCT and bsom[0].product_id is None
+
+
+async def test_nonmember_bucket_is_named(store: Store) -> None:
+    cloud = make_cloud(EmulatorConfig(seed=3, other_product_bucket="nonmemberDeviceIds"))
+    elsewhere = cloud.app.cloud.make_devices("BRN404", 1, product_id=OTHER_PRODUCT)
+    good = cloud.app.cloud.make_devices("BRN404", 3)
+    outcome = await provision(cloud, store, [elsewhere[0].id, *(d.id for d in good)])
+    reasons = {r.identifier: r.reason for r in job_report(store, outcome.job_id)}
+    assert reasons[elsewhere[0].id] == "already in another product"
+
+
+async def test_claim_modes(store: Store) -> None:
+    cloud = make_cloud()
+    devices = cloud.app.cloud.make_devices("BRN404", 6)
+    taken = cloud.app.cloud.make_devices("BRN404", 1, owner="someone@else.com")
+    outcome = await provision(
+        cloud, store, [d.id for d in devices] + [taken[0].id], spec(claim="each")
+    )
+    assert outcome.exit_code == 1
+    assert all(d.owner == "maker@example.com" for d in devices)
+    reasons = {r.identifier: r.reason for r in job_report(store, outcome.job_id)}
+    assert reasons[taken[0].id] == "claimed by another account"
+
+
+async def test_claim_on_import(store: Store) -> None:
+    cloud = make_cloud()
+    devices = cloud.app.cloud.make_devices("BRN404", 4)
+    job = spec(claim="import", claim_user="admin@example.com")
+    outcome = await provision(cloud, store, [d.id for d in devices], job)
+    assert outcome.exit_code == 0
+    assert all(d.owner == "admin@example.com" for d in devices)
+
+
+async def test_bad_token_stops_with_exit_3(cloud: Cloud, store: Store) -> None:
+    devices = cloud.app.cloud.make_devices("BRN404", 3)
+    cloud.token = "0" * 40
+    outcome = await provision(cloud, store, [d.id for d in devices])
+    assert outcome.exit_code == 3 and "token" in (outcome.stopped or "")
+
+
+async def test_unknown_product_stops_with_exit_3(cloud: Cloud, store: Store) -> None:
+    devices = cloud.app.cloud.make_devices("BRN404", 3)
+    job = JobSpec("no-such-product", None, False, True, "none", None, "tray.txt")
+    outcome = await provision(cloud, store, [d.id for d in devices], job)
+    assert outcome.exit_code == 3 and "not found" in (outcome.stopped or "")
+
+
+async def test_faults_500_devices_all_provisioned(store: Store) -> None:
+    """10% server errors, dropped connections and bursts of 429s: every valid device ends done."""
+    cloud = make_cloud(
+        EmulatorConfig(seed=11, error_rate=0.10, drop_rate=0.05, rate_limit=(150, 0.5))
+    )
+    devices = cloud.app.cloud.make_devices("BRN404", 500)
+    lines = [d.id for d in devices[:400]] + [d.serial_number for d in devices[400:]]
+    outcome = await provision(
+        cloud, store, lines, options=EngineOptions(chunk=100, group_chunk=100, concurrency=32)
+    )
+    if outcome.counts["remaining"]:  # a device can exhaust its retries: the re-run finishes it
+        outcome = await provision(cloud, store, lines)
+    assert outcome.counts == {"devices": 500, "provisioned": 500, "failed": 0, "remaining": 0}
+    assert all(d.product_id == PRODUCT and d.name == d.serial_number and d.groups for d in devices)
+    counters = cloud.app.counters.to_dict()
+    assert counters["by_status"].get("429", 0) > 0
+    assert counters["by_status"].get("500", 0) + counters["by_status"].get("503", 0) > 0
+
+
+class Crash(Exception):
+    pass
+
+
+class CrashingClient(ParticleClient):
+    """A client that dies (like a killed process) after a random number of requests."""
+
+    def __init__(self, *args: Any, crash_after: int, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.crash_after = crash_after
+
+    async def _request(self, *args: Any, **kw: Any) -> Any:
+        if self.requests_sent >= self.crash_after:
+            raise Crash()
+        return await super()._request(*args, **kw)
+
+
+async def test_crash_anywhere_then_resume_matches_clean_run(tmp_path: Any) -> None:
+    """Killed after k requests (k random, 25 times), re-run: same cloud state as a clean run."""
+    import httpx
+
+    from trayline.particle.auth import AccessToken
+    from trayline.store.db import open_store
+
+    def fresh() -> tuple[Cloud, list[str]]:
+        cloud = make_cloud(EmulatorConfig(seed=5))
+        devices = cloud.app.cloud.make_devices("BRN404", 60)
+        return cloud, [d.id for d in devices[:30]] + [d.serial_number for d in devices[30:]]
+
+    reference, lines = fresh()
+    ref_store = open_store(f"sqlite:///{tmp_path / 'ref.db'}")
+    await provision(reference, ref_store, lines, spec(claim="each"))
+    expected = product_view(reference)
+
+    rng = random.Random(1)
+    for attempt in range(25):
+        cloud, lines = fresh()
+        store = open_store(f"sqlite:///{tmp_path / f'run{attempt}.db'}")
+        crash_at = rng.randrange(1, 80)
+        client = CrashingClient(
+            AccessToken(cloud.token),
+            base_url="http://cloud.test",
+            transport=httpx.ASGITransport(app=cloud.app),
+            crash_after=crash_at,
+        )
+        with pytest.raises((Crash, ExceptionGroup)):
+            await provision(cloud, store, lines, spec(claim="each"), client=client)
+        outcome = await provision(cloud, store, lines, spec(claim="each"))
+        assert outcome.exit_code == 0, (crash_at, outcome)
+        assert product_view(cloud) == expected, crash_at
+        store.dispose()
+
+
+def test_job_stopped_is_an_exception() -> None:
+    assert issubclass(JobStopped, Exception)
