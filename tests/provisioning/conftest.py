@@ -21,6 +21,9 @@ FAST_RETRY = RetryPolicy(
 )
 
 
+UNLIMITED = RateLimit(1_000_000, 1)
+
+
 @dataclass
 class Cloud:
     app: EmulatorApp
@@ -29,7 +32,7 @@ class Cloud:
     def client(
         self,
         *,
-        limit: RateLimit = RateLimit(1_000_000, 1),
+        limit: RateLimit = UNLIMITED,
         retry: RetryPolicy = FAST_RETRY,
         base_url: str | None = None,
     ) -> ParticleClient:
