@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -260,10 +261,21 @@ class EmulatorApp(Starlette):
 
     # ---- the front door
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_emulator"):
+        if scope["type"] != "http":
             await super().__call__(scope, receive, send)
-            if scope["type"] == "http" and scope["method"] != "GET":
-                self._maybe_save()
+            return
+        mutating = scope["method"] not in ("GET", "HEAD")
+        if scope["path"].startswith("/_emulator"):
+            if not mutating:
+                await super().__call__(scope, receive, send)
+                return
+
+            async def saving_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    self._maybe_save()
+                await send(message)
+
+            await super().__call__(scope, receive, saving_send)
             return
         counters = self.counters
         counters.requests += 1
@@ -300,6 +312,8 @@ class EmulatorApp(Starlette):
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if mutating:
+                    self._maybe_save()  # on disk before the client hears "done"
             await send(message)
 
         await super().__call__(scope, receive, counting_send)
@@ -307,8 +321,6 @@ class EmulatorApp(Starlette):
         route = scope.get("route")
         path = getattr(route, "path", "<unmatched>")
         counters.by_route[f"{scope['method']} {path}"] += 1
-        if scope["method"] != "GET":
-            self._maybe_save()
 
     def _route_template(self, scope: Scope) -> str:
         for route in self.router.routes:
@@ -398,8 +410,9 @@ def _drop_connection(send: Send) -> None:
     Over uvicorn ``send`` is a bound method of the request cycle, which holds the
     socket's transport: abort it and mark the cycle disconnected so uvicorn does
     not answer 500 for us. In-process (httpx ``ASGITransport``) there is no
-    socket; raising makes httpx hand the client an exception, as a dead
-    connection would.
+    socket; raising httpx's ``RemoteProtocolError`` (what httpx raises when a real
+    server hangs up without answering) makes ``ASGITransport`` hand the client the
+    same transport error it would see over a socket.
     """
     cycle = getattr(send, "__self__", None)
     transport = getattr(cycle, "transport", None)
@@ -407,7 +420,7 @@ def _drop_connection(send: Send) -> None:
         transport.abort()
         cycle.disconnected = True  # type: ignore[union-attr]
         return
-    raise ConnectionResetError("trayline cloud dropped the connection (injected fault)")
+    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
 
 
 def create_app(
