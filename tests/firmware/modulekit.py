@@ -91,12 +91,13 @@ def boron_set(release_system: int = 4005, bootloader: int = 1101) -> dict[str, b
             dep2=(8, 0, 202),
             body=65536,
         ),
+        # Built for 3.1.0+: 256 KB image, index 2 at 0xB4000; older: index 1 at 0xD4000.
         "user.bin": build_module(
             platform=13,
             function=5,
-            index=2,
+            index=2 if release_system >= 3100 else 1,
             version=6,
-            start=0xB4000,
+            start=0xB4000 if release_system >= 3100 else 0xD4000,
             dep=(4, 1, release_system),
             product=(13, 3),
             body=4096,
