@@ -99,6 +99,14 @@ def test_cli_serve_prints_the_listening_line_and_persists(tmp_path: Path) -> Non
         proc.terminate()
         proc.wait(timeout=10)
     assert len(json.loads(path.read_text())["devices"]) == 4
+    proc = _start_cli("--seed", "BRN404:3", "--state", str(path))  # resume: no new devices
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+        assert len(httpx.get(f"{url}/_emulator/state", timeout=5).json()["devices"]) == 4
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 @pytest.mark.parametrize(

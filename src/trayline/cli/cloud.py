@@ -136,8 +136,10 @@ def serve(
         emulator = create_app(config)
     except (OSError, ValueError) as exc:
         fail(f"--state {state}: cannot load it: {exc}")
-    for sku, count in seeds:
-        emulator.cloud.make_devices(sku, count)
+    resumed = state is not None and state.exists()
+    if not resumed:  # a reloaded state already holds the devices seeded the first time
+        for sku, count in seeds:
+            emulator.cloud.make_devices(sku, count)
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -151,7 +153,9 @@ def serve(
             '-H "Content-Type: application/json" -d \'{"username":"me@example.com"}\'',
             flush=True,
         )
-        if seeds:
+        if resumed:
+            err.print(f"resumed {state}: {len(emulator.cloud.devices)} devices (--seed skipped)")
+        elif seeds:
             err.print(f"seeded {sum(c for _, c in seeds)} factory devices")
 
     try:
