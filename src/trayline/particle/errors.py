@@ -96,8 +96,14 @@ class BadRequest(CloudError):
 
     @property
     def duplicate(self) -> bool:
+        """The name is taken. Spec §5.2: status and text UNCONFIRMED (400, possibly 409)."""
+        if self.status == 409:
+            return True
         text = self.message.lower()
-        return "already exists" in text or "duplicate" in text or "already taken" in text
+        return any(
+            phrase in text
+            for phrase in ("already exists", "duplicate", "already taken", "already been taken")
+        )
 
 
 class RateLimited(CloudError):
