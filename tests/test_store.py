@@ -94,3 +94,20 @@ def test_unreachable_database_is_a_clear_error() -> None:
 def test_bad_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="not a database URL"):
         open_store("not a url")
+
+
+def test_sqlite_migration_is_all_or_nothing(sqlite_url: str) -> None:
+    """A migration that fails half-way leaves no tables behind (a killed process must too)."""
+    from sqlalchemy import inspect
+
+    from trayline.store.db import make_engine
+
+    engine = make_engine(sqlite_url)
+    with pytest.raises(RuntimeError), engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE provisioning_jobs (id INTEGER)")
+        raise RuntimeError("killed")
+    assert "provisioning_jobs" not in inspect(engine).get_table_names()
+    engine.dispose()
+    store = open_store(sqlite_url)
+    assert current_revision(store.engine) == head_revision()
+    store.dispose()

@@ -1,0 +1,249 @@
+"""``trayline provision`` end to end: bad input, mixed input, secrets, and SIGKILL then resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from malformed_inputs import MALFORMED_INPUTS, MalformedInput
+from sqlalchemy import MetaData, create_engine, select
+from typer.testing import CliRunner
+
+from conftest import OTHER_PRODUCT, PRODUCT, TOKEN, Cloud, make_cloud
+from trayline.cli.app import app
+from trayline.particle.emulator import EmulatorConfig, serve_in_background
+from trayline.provisioning.inputs import Expect
+
+
+@pytest.fixture(scope="module")
+def quiet_cloud() -> Iterator[tuple[Cloud, str]]:
+    cloud = make_cloud()
+    with serve_in_background(cloud.app) as url:
+        yield cloud, url
+
+
+def env_for(url: str, db: Path) -> dict[str, str]:
+    return {
+        "PARTICLE_ACCESS_TOKEN": TOKEN,
+        "PARTICLE_API_URL": url,
+        "TRAYLINE_DATABASE_URL": f"sqlite:///{db}",
+        "TRAYLINE_RATE_LIMIT": "100000/1",
+    }
+
+
+def requests_seen(url: str) -> int:
+    return int(httpx.get(f"{url}/_emulator/state").json()["counters"]["requests"])
+
+
+@pytest.mark.parametrize("case", MALFORMED_INPUTS, ids=lambda case: case.id)
+def test_malformed_input_exit_2_nothing_sent(
+    case: MalformedInput, tmp_path: Path, quiet_cloud: tuple[Cloud, str]
+) -> None:
+    _, url = quiet_cloud
+    path = case.create(tmp_path)
+    before = requests_seen(url)
+    if case.expect is Expect.ICCIDS:
+        args = ["sims", "activate", "--product", str(PRODUCT), "--input", str(path)]
+    else:
+        args = ["provision", "run", "--product", str(PRODUCT), "--input", str(path), "--group-auto"]
+    result = CliRunner().invoke(app, args, env=env_for(url, tmp_path / "t.db"))
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    where = f"{path}:" if case.file_error else f"{path}:{case.line}:"
+    assert where in result.output
+    if case.secret:
+        assert case.secret not in result.output
+    assert requests_seen(url) == before
+
+
+def test_no_token_option_exists(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        app, ["provision", "run", "--product", "1", "--input", "x", "--token", "abc"]
+    )
+    assert result.exit_code == 2
+    help_text = CliRunner().invoke(app, ["provision", "run", "--help"]).output
+    assert "--token-file" in help_text
+
+
+def test_dry_run_sends_nothing(tmp_path: Path, quiet_cloud: tuple[Cloud, str]) -> None:
+    cloud, url = quiet_cloud
+    devices = cloud.app.cloud.make_devices("BRN404", 30)
+    path = tmp_path / "ids.txt"
+    path.write_text("\n".join(d.id for d in devices))
+    before = requests_seen(url)
+    result = CliRunner().invoke(
+        app,
+        [
+            "provision",
+            "run",
+            "--product",
+            str(PRODUCT),
+            "--input",
+            str(path),
+            "--group-auto",
+            "--dry-run",
+            "--json",
+        ],
+        env=env_for(url, tmp_path / "t.db"),
+    )
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    assert plan["devices"] == 30 and plan["requests"]["name"] == 30
+    assert requests_seen(url) == before
+
+
+def test_mixed_input_exit_1_and_report(tmp_path: Path) -> None:
+    cloud = make_cloud()
+    good = cloud.app.cloud.make_devices("BRN404", 12)
+    elsewhere = cloud.app.cloud.make_devices("BRN404", 1, product_id=OTHER_PRODUCT)
+    boron_som = cloud.app.cloud.make_devices("B404", 1)
+    path = tmp_path / "mixed.txt"
+    lines = [d.id for d in good[:6]] + [d.serial_number for d in good[6:]]
+    lines += [good[0].id, elsewhere[0].serial_number, boron_som[0].serial_number]
+    lines += ["ffffffffffffffffffffffff", "not-an-id!"]
+    path.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "t.db"
+    with serve_in_background(cloud.app) as url:
+        env = env_for(url, db)
+        result = CliRunner().invoke(
+            app,
+            [
+                "provision",
+                "run",
+                "--product",
+                str(PRODUCT),
+                "--input",
+                str(path),
+                "--group",
+                "line-a",
+                "--skip-invalid",
+                "--json",
+            ],
+            env=env,
+        )
+        assert result.exit_code == 1, result.output
+        doc = json.loads(result.stdout)
+        reasons = {d["identifier"]: d["reason"] for d in doc["devices"]}
+        assert set(reasons) == {
+            elsewhere[0].serial_number,
+            boron_som[0].serial_number,
+            "ffffffffffffffffffffffff",
+        }
+        assert "another product" in reasons[elsewhere[0].serial_number]
+        assert "platform" in reasons[boron_som[0].serial_number]
+        assert doc["outcome"]["provisioned"] == 12
+        assert f"{path}:{len(lines)}:" in result.stderr  # the malformed line, skipped
+        assert "duplicate" in result.stderr
+        report = CliRunner().invoke(
+            app, ["provision", "report", str(doc["job"]["id"]), "--format", "csv"], env=env
+        )
+        assert report.exit_code == 0
+        assert report.stdout.count("\n") == 1 + 15
+        assert all(d.name == d.serial_number and d.groups == ["line-a"] for d in good)
+        for output in (result.output, report.output):
+            assert TOKEN not in output
+    dump_has_no_token(db)
+
+
+def dump_has_no_token(db: Path) -> None:
+    engine = create_engine(f"sqlite:///{db}")
+    meta = MetaData()
+    meta.reflect(engine)
+    with engine.connect() as conn:
+        for table in meta.tables.values():
+            for row in conn.execute(select(table)):
+                assert TOKEN not in repr(tuple(row)), table.name
+    engine.dispose()
+    for file in db.parent.glob(db.name + "*"):
+        assert TOKEN.encode() not in file.read_bytes()
+
+
+def cloud_view(url: str) -> dict[str, Any]:
+    state = httpx.get(f"{url}/_emulator/state").json()
+    return {
+        d["id"]: (d["product_id"], sorted(d["groups"]), d["name"], d["owner"])
+        for d in state["devices"]
+    }
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
+    """20 SIGKILLs of a real `trayline provision run` process, then a re-run: same cloud state."""
+    config = EmulatorConfig(seed=21, latency_ms=10)
+
+    def command(path: Path) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "trayline",
+            "provision",
+            "run",
+            "--product",
+            str(PRODUCT),
+            "--input",
+            str(path),
+            "--group",
+            "crash-test",
+            "--claim",
+            "each",
+            "--concurrency",
+            "4",
+            "--chunk",
+            "25",
+            "--json",
+        ]
+
+    def prepare(cloud: Cloud, name: str) -> Path:
+        devices = cloud.app.cloud.make_devices("BRN404", 80)
+        path = tmp_path / f"{name}.txt"
+        path.write_text(
+            "\n".join([d.id for d in devices[:40]] + [d.serial_number for d in devices[40:]])
+        )
+        return path
+
+    reference = make_cloud(config)
+    ref_input = prepare(reference, "ref")
+    with serve_in_background(reference.app) as url:
+        env = {**os.environ, **env_for(url, tmp_path / "ref.db")}
+        started = time.monotonic()
+        done = subprocess.run(command(ref_input), env=env, capture_output=True, timeout=120)
+        clean_seconds = time.monotonic() - started
+        assert done.returncode == 0, done.stderr.decode()
+        expected = cloud_view(url)
+
+    rng = random.Random(4)
+    kills = 0
+    jobs = 0
+    while kills < 20:
+        jobs += 1
+        cloud = make_cloud(config)  # same seed: the same devices as the reference
+        path = prepare(cloud, f"crash{jobs}")
+        with serve_in_background(cloud.app) as url:
+            env = {**os.environ, **env_for(url, tmp_path / f"crash{jobs}.db")}
+            while kills < 20:
+                process = subprocess.Popen(
+                    command(path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                time.sleep(rng.uniform(0.3, clean_seconds))
+                if process.poll() is not None:
+                    break
+                process.send_signal(signal.SIGKILL)
+                process.wait(timeout=30)
+                kills += 1
+            final = subprocess.run(command(path), env=env, capture_output=True, timeout=120)
+            assert final.returncode == 0, final.stderr.decode()
+            doc = json.loads(final.stdout)
+            assert doc["outcome"]["provisioned"] == 80
+            assert cloud_view(url) == expected
+    assert kills >= 20
