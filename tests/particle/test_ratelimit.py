@@ -1,0 +1,251 @@
+"""The client-side rate limiter, the rate-limit syntax and the serial-lookup budget."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from trayline.particle.ratelimit import (
+    DEFAULT_RATE_LIMIT,
+    SERIAL_LOOKUP_LIMIT,
+    InvalidRateLimit,
+    MemorySerialBudget,
+    RateLimit,
+    RateLimiter,
+    next_serial_slot,
+    rate_limit_from_env,
+)
+
+
+class FakeTime:
+    """A clock that moves only when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def limiter(limit: RateLimit, fake: FakeTime, headroom: float = 1.0) -> RateLimiter:
+    return RateLimiter(limit, headroom=headroom, clock=fake.clock, sleep=fake.sleep)
+
+
+# ----------------------------------------------------------------------------- RateLimit.parse
+
+
+@pytest.mark.parametrize(
+    ("text", "requests", "seconds"),
+    [
+        ("10000/300", 10000, 300.0),
+        ("50/1h", 50, 3600.0),
+        ("600/5m", 600, 300.0),
+        (" 10 / 2.5 s ", 10, 2.5),
+        ("7/2sec", 7, 2.0),
+        ("5/2minutes", 5, 120.0),
+        ("1/1hour", 1, 3600.0),
+        ("3/0.5", 3, 0.5),
+    ],
+)
+def test_parse(text: str, requests: int, seconds: float) -> None:
+    limit = RateLimit.parse(text)
+    assert (limit.requests, limit.seconds) == (requests, seconds)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "10", "10/", "/300", "0/5", "5/0", "-1/5", "10/300x", "1/1d", "1.5/3"]
+)
+def test_parse_rejects(text: str) -> None:
+    with pytest.raises(InvalidRateLimit) as info:
+        RateLimit.parse(text)
+    assert isinstance(info.value, ValueError)
+    assert repr(text) in str(info.value)
+
+
+def test_rate_limit_str_and_rate() -> None:
+    assert str(DEFAULT_RATE_LIMIT) == "10000/300"
+    assert DEFAULT_RATE_LIMIT.per_second == pytest.approx(10000 / 300)
+    assert str(RateLimit.parse("50/1h")) == "50/3600"
+    assert RateLimit(50, 3600) == SERIAL_LOOKUP_LIMIT
+
+
+def test_rate_limit_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRAYLINE_RATE_LIMIT", raising=False)
+    assert rate_limit_from_env() == DEFAULT_RATE_LIMIT
+    monkeypatch.setenv("TRAYLINE_RATE_LIMIT", "600/5m")
+    assert rate_limit_from_env() == RateLimit(600, 300)
+    assert rate_limit_from_env("20/10") == RateLimit(20, 10), "an explicit value wins"
+    monkeypatch.setenv("TRAYLINE_RATE_LIMIT", "")
+    assert rate_limit_from_env() == DEFAULT_RATE_LIMIT
+    monkeypatch.setenv("TRAYLINE_RATE_LIMIT", "lots")
+    with pytest.raises(InvalidRateLimit):
+        rate_limit_from_env()
+
+
+# ----------------------------------------------------------------------------- the sliding window
+
+
+def assert_window_respected(times: list[float], capacity: int, seconds: float) -> None:
+    """In the window (t - seconds, t] ending at any send, at most ``capacity`` sends."""
+    for i, t in enumerate(times):
+        in_window = [s for s in times[: i + 1] if s > t - seconds]
+        assert len(in_window) <= capacity, f"{len(in_window)} sends in the window ending {t}"
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_window_never_over_capacity(seed: int) -> None:
+    rng = random.Random(seed)
+    fake = FakeTime()
+    limit = RateLimit(rng.randint(3, 12), rng.choice([1.0, 2.5, 10.0]))
+    lim = limiter(limit, fake, headroom=rng.choice([1.0, 0.9, 0.75]))
+    sent: list[float] = []
+    for _ in range(200):
+        if rng.random() < 0.3:
+            fake.now += rng.uniform(0, limit.seconds / 2)
+        await lim.acquire()
+        sent.append(fake.now)
+    assert sent == sorted(sent)
+    assert_window_respected(sent, lim.capacity, limit.seconds)
+    assert lim.sent_in_window() <= lim.capacity
+
+
+async def test_concurrent_senders_share_the_window() -> None:
+    fake = FakeTime()
+    lim = limiter(RateLimit(5, 1.0), fake)
+    sent: list[float] = []
+
+    async def sender() -> None:
+        for _ in range(10):
+            await lim.acquire()
+            sent.append(fake.now)
+            await asyncio.sleep(0)
+
+    await asyncio.gather(*(sender() for _ in range(8)))
+    assert len(sent) == 80
+    assert_window_respected(sorted(sent), 5, 1.0)
+    # Full speed: 80 requests at 5/s take about 15 s of (fake) time, not more.
+    assert fake.now - 1000.0 == pytest.approx(15.0, abs=1.01)
+
+
+async def test_first_burst_is_immediate() -> None:
+    fake = FakeTime()
+    lim = limiter(RateLimit(10, 60), fake)
+    for _ in range(10):
+        await lim.acquire()
+    assert fake.slept == []
+    assert lim.sent_in_window() == 10
+    await lim.acquire()
+    assert sum(fake.slept) == pytest.approx(60.0, abs=0.001)
+
+
+def test_headroom() -> None:
+    assert RateLimiter(RateLimit(10000, 300)).capacity == 9500
+    assert RateLimiter(RateLimit(100, 10), headroom=0.9).capacity == 90
+    assert RateLimiter(RateLimit(100, 10), headroom=1.0).capacity == 100
+    assert RateLimiter(RateLimit(1, 10), headroom=0.5).capacity == 1, "never below one"
+    for bad in (0.0, -0.1, 1.01):
+        with pytest.raises(ValueError):
+            RateLimiter(RateLimit(100, 10), headroom=bad)
+
+
+async def test_slow_down_pauses_everyone_and_shrinks() -> None:
+    fake = FakeTime()
+    lim = limiter(RateLimit(100, 10), fake)
+    await lim.acquire()
+    lim.slow_down(7.0)
+    assert lim.throttled == 1
+    assert lim.capacity == 80
+    start = fake.now
+    await lim.acquire()
+    assert fake.now - start >= 7.0
+    # Repeated 429s shrink the window to a quarter at most.
+    for _ in range(20):
+        lim.slow_down(0.0)
+    assert lim.capacity == 25
+    assert lim.throttled == 21
+
+
+async def test_slow_down_without_retry_after() -> None:
+    fake = FakeTime()
+    lim = limiter(RateLimit(100, 300), fake)
+    lim.slow_down(None)
+    start = fake.now
+    await lim.acquire()
+    assert fake.now - start == pytest.approx(5.0), "min(window / 10, 5 s)"
+    short = limiter(RateLimit(100, 10), fake)
+    short.slow_down(None)
+    start = fake.now
+    await short.acquire()
+    assert fake.now - start == pytest.approx(1.0)
+
+
+def test_slow_down_keeps_the_longer_pause() -> None:
+    fake = FakeTime()
+    lim = limiter(RateLimit(100, 10), fake)
+    lim.slow_down(30.0)
+    lim.slow_down(2.0)
+    assert lim._paused_until == pytest.approx(fake.now + 30.0)
+
+
+def test_succeeded_grows_capacity_back() -> None:
+    fake = FakeTime()
+    lim = limiter(RateLimit(1000, 10), fake)
+    for _ in range(100):
+        lim.succeeded()
+    assert lim.capacity == 1000, "at full capacity success changes nothing"
+    lim.slow_down(0.0)
+    assert lim.capacity == 800
+    needed = max(10, lim.capacity // 10)
+    for _ in range(needed - 1):
+        lim.succeeded()
+    assert lim.capacity == 800
+    lim.succeeded()
+    assert lim.capacity == 850
+    for _ in range(10_000):
+        lim.succeeded()
+    assert lim.capacity == 1000, "never above the limit"
+
+
+def test_a_429_resets_the_success_streak() -> None:
+    fake = FakeTime()
+    lim = limiter(RateLimit(100, 10), fake)
+    lim.slow_down(0.0)  # 80
+    for _ in range(9):
+        lim.succeeded()
+    lim.slow_down(0.0)  # 64
+    for _ in range(9):
+        lim.succeeded()
+    assert lim.capacity == 64
+
+
+# ----------------------------------------------------------------------------- serial budget
+
+
+def test_memory_serial_budget_and_next_slot() -> None:
+    budget = MemorySerialBudget()
+    now = datetime.now(UTC)
+    assert next_serial_slot(budget, "acct") is None
+    first = now - timedelta(minutes=50)
+    budget.record("acct", "P0", first)
+    for i in range(1, 50):
+        budget.record("acct", f"P{i}", now - timedelta(minutes=10))
+    assert len(budget.used("acct", now - timedelta(hours=1))) == 50
+    next_at = next_serial_slot(budget, "acct")
+    assert next_at is not None
+    assert next_at == first + timedelta(hours=1)
+    assert next_serial_slot(budget, "someone-else") is None
+    # Lookups older than the hour no longer count.
+    old = MemorySerialBudget()
+    for i in range(50):
+        old.record("acct", f"P{i}", now - timedelta(hours=2))
+    assert next_serial_slot(old, "acct") is None
+    assert next_serial_slot(old, "acct", RateLimit(50, 3 * 3600)) is not None
