@@ -449,15 +449,24 @@ class _Engine:
     # -- learning ids and serials from listings ---------------------------------------------
 
     async def _listing(self, groups: Sequence[str]) -> dict[str, Device]:
-        """Every device of the product (or of ``groups``), by id, serial, IMEI and ICCID."""
+        """Every device of the product (or of ``groups``), by id, serial, IMEI and ICCID.
+
+        The first page says how many there are; the rest are fetched concurrently,
+        so a long listing costs one round trip more than a short one, not one per page.
+        """
+        size = self.options.page_size
+        first = await self.client.list_product_devices(self.product, groups=groups, per_page=size)
+        rest = await self._bounded(
+            self.client.list_product_devices(self.product, groups=groups, page=n, per_page=size)
+            for n in range(2, first.total_pages + 1)
+        )
         index: dict[str, Device] = {}
-        async for device in self.client.iter_product_devices(
-            self.product, groups=groups, per_page=self.options.page_size
-        ):
-            index[device.id] = device
-            for alias in (device.serial_number, device.imei, device.iccid):
-                if alias:
-                    index.setdefault(alias.lower(), device)
+        for page in (first, *rest):
+            for device in page.devices:
+                index[device.id] = device
+                for alias in (device.serial_number, device.imei, device.iccid):
+                    if alias:
+                        index.setdefault(alias.lower(), device)
         return index
 
     async def _step_locate(self, devices: tuple[DeviceState, ...]) -> None:
