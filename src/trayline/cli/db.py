@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import typer
 
-from trayline.cli.console import fail, out
-from trayline.cli.options import DbOption
+from trayline.cli.console import out
+from trayline.cli.options import DbOption, open_db
 from trayline.store.db import (
-    StoreError,
     current_revision,
     database_url,
     head_revision,
-    open_store,
     redact,
 )
 
@@ -28,10 +26,7 @@ def upgrade(db: str | None = DbOption) -> None:
     Example: TRAYLINE_DATABASE_URL=postgresql+psycopg://127.0.0.1/line trayline db upgrade
     """
     url = database_url(db)
-    try:
-        store = open_store(url)
-    except StoreError as exc:
-        fail(str(exc))
+    store = open_db(url)
     out.print(f"{redact(url)} is at revision {current_revision(store.engine)}")
     store.dispose()
 
@@ -43,11 +38,8 @@ def status(db: str | None = DbOption) -> None:
     Example: trayline db status
     """
     url = database_url(db)
-    try:
-        store = open_store(url, migrate=False)
-        current = current_revision(store.engine)
-    except StoreError as exc:
-        fail(str(exc))
+    store = open_db(url, migrate=False)
+    current = current_revision(store.engine)
     head = head_revision()
     state = "up to date" if current == head else "needs `trayline db upgrade`"
     out.print(f"{redact(url)}: revision {current or '(empty)'}; newest {head}; {state}")

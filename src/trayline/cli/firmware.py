@@ -19,7 +19,7 @@ import typer
 from rich.table import Table
 
 from trayline.cli.console import EXIT_USAGE, err, fail, out
-from trayline.cli.options import DbOption
+from trayline.cli.options import DbOption, open_db
 from trayline.core.modules import ModuleError, parse_module
 from trayline.core.skus import UnknownSku, get_sku
 from trayline.core.versions import InvalidVersion, SemVer
@@ -36,7 +36,6 @@ from trayline.firmware.bundle import (
 from trayline.firmware.diff import ReportedModule, modules_to_write
 from trayline.firmware.hexfile import HexError, bin_plan, build_hex
 from trayline.firmware.manifest import BundleInfo
-from trayline.store.db import Store, StoreError, open_store
 
 EXIT_FIRMWARE = 1
 
@@ -54,13 +53,6 @@ bundle_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(bundle_app, name="bundle")
-
-
-def _store(db: str | None) -> Store:
-    try:
-        return open_store(db)
-    except StoreError as exc:
-        fail(str(exc))
 
 
 def _inspect_one(path: Path) -> dict[str, Any]:
@@ -191,7 +183,7 @@ def bundle_create(
         baseline_version = SemVer.parse(baseline) if baseline else None
     except InvalidVersion as exc:
         fail(f"--baseline-device-os: {exc}")
-    store = _store(db)
+    store = open_db(db)
     try:
         info = create_bundle(
             store,
@@ -225,7 +217,7 @@ def bundle_list(
 
     Example: trayline firmware bundle list --json
     """
-    store = _store(db)
+    store = open_db(db)
     try:
         bundles = list_bundles(store)
     finally:
@@ -260,7 +252,7 @@ def bundle_show(
 
     Example: trayline firmware bundle show prod-6.1.1
     """
-    store = _store(db)
+    store = open_db(db)
     try:
         info = get_bundle(store, name)
     except BundleError as exc:
@@ -282,7 +274,7 @@ def bundle_verify(
 
     Example: trayline firmware bundle verify prod-6.1.1
     """
-    store = _store(db)
+    store = open_db(db)
     try:
         problems = verify_bundle(store, name)
     except BundleError as exc:
@@ -311,7 +303,7 @@ def hex_command(
     """
     if fmt not in ("hex", "bin-plan"):
         fail(f"--format must be hex or bin-plan, not {fmt!r}")
-    store = _store(db)
+    store = open_db(db)
     try:
         loaded = load_bundle(store, bundle)
     except BundleError as exc:
@@ -372,7 +364,7 @@ def diff_command(
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         fail(f"{device}: not a list of reported modules ({exc})")
-    store = _store(db)
+    store = open_db(db)
     try:
         info = get_bundle(store, bundle)
     except BundleError as exc:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from trayline.cli.console import fail
+from trayline.store.db import Store, StoreError, open_store
+
 DbOption = typer.Option(
     None,
     "--db",
@@ -11,3 +14,11 @@ DbOption = typer.Option(
     help="Database URL (default sqlite:///trayline.db; e.g. postgresql+psycopg://host/db).",
     show_envvar=True,
 )
+
+
+def open_db(db: str | None, *, migrate: bool = True) -> Store:
+    """The store a ``--db`` option names, or a one-line error (exit 2) if it cannot be opened."""
+    try:
+        return open_store(db, migrate=migrate)
+    except StoreError as exc:
+        fail(str(exc))

@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 
 from trayline.cli.console import err, fail, out
-from trayline.cli.options import DbOption
+from trayline.cli.options import DbOption, open_db
 from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.core.ids import GroupName, InvalidIdentifier, ProductRef
 from trayline.particle.client import ParticleClient, api_url_from_env
@@ -44,7 +44,6 @@ from trayline.reports.provisioning import (
     render_json,
 )
 from trayline.store.audit import StoreAudit, StoreSerialBudget
-from trayline.store.db import Store, StoreError, open_store
 
 app = typer.Typer(
     help=(
@@ -106,13 +105,6 @@ class RichProgress:
 
     def step_finished(self, step: Step) -> None:
         pass
-
-
-def _open(db: str | None) -> Store:
-    try:
-        return open_store(db)
-    except StoreError as exc:
-        fail(str(exc))
 
 
 @app.command()
@@ -197,7 +189,7 @@ def run(
     devices = result.devices
 
     if dry:
-        store = _open(db)
+        store = open_db(db)
         state, estimate, existing = dry_run(spec, devices, options, store)
         store.dispose()
         total = sum(estimate.values())
@@ -229,7 +221,7 @@ def run(
         return
 
     token = resolve_token(token_file)
-    store = _open(db)
+    store = open_db(db)
     journal, resumed = open_job(store, spec, devices, options)
     audit = StoreAudit(store, job_id=journal.job_id)
     if not as_json:
@@ -318,7 +310,7 @@ def status(
 
     Example: trayline provision status   ·   trayline provision status 3
     """
-    store = _open(db)
+    store = open_db(db)
     summaries = job_summaries(store, job)
     store.dispose()
     if job is not None and not summaries:
@@ -356,7 +348,7 @@ def report(
 
     Example: trayline provision report 3 --format csv > job3.csv
     """
-    store = _open(db)
+    store = open_db(db)
     summaries = job_summaries(store, job)
     if not summaries:
         store.dispose()

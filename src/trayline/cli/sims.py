@@ -18,7 +18,7 @@ import typer
 from rich.table import Table
 
 from trayline.cli.console import err, fail, out
-from trayline.cli.options import DbOption
+from trayline.cli.options import DbOption, open_db
 from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.core.ids import InvalidIdentifier, ProductRef, parse_sticker
 from trayline.particle.client import ParticleClient, SerialBudgetExhausted, api_url_from_env
@@ -31,7 +31,6 @@ from trayline.particle.ratelimit import (
 )
 from trayline.provisioning.inputs import Expect, InputError, read_inputs
 from trayline.store.audit import StoreAudit, StoreSerialBudget
-from trayline.store.db import StoreError, open_store
 from trayline.store.models import Event
 
 app = typer.Typer(
@@ -71,10 +70,7 @@ def activate(
         err.print(f"warning: {duplicate}", markup=False, highlight=False)
     iccids = [str(d.identifier) for d in result.devices]
     token = resolve_token(token_file)
-    try:
-        store = open_store(db)
-    except StoreError as exc:
-        fail(str(exc))
+    store = open_db(db)
     audit = StoreAudit(store)
 
     def note(kind: str, chunk: list[str], message: str) -> None:
@@ -139,10 +135,7 @@ def lookup(
     except InvalidIdentifier as exc:
         fail(str(exc))
     token = resolve_token(token_file)
-    try:
-        store = open_store(db)
-    except StoreError as exc:
-        fail(str(exc))
+    store = open_db(db)
     budget = StoreSerialBudget(store)
     audit = StoreAudit(store)
     results: list[dict[str, object]] = []

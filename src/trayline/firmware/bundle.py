@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from sqlalchemy.engine import make_url
 from trayline.core.modules import ModuleError, parse_module
 from trayline.core.skus import Sku
 from trayline.core.versions import SemVer, device_os_for_system_module
+from trayline.durable import write_atomically
 from trayline.firmware.checks import (
     BaselineError,
     CheckResult,
@@ -99,17 +99,7 @@ def _store_blob(root: Path, data: bytes, sha256: str) -> Path:
     path = _blob_path(root, sha256)
     if path.exists() and hashlib.sha256(path.read_bytes()).hexdigest() == sha256:
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, data)
     path.chmod(0o444)
     return path
 

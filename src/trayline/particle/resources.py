@@ -38,6 +38,15 @@ def _int_or_none(value: Any) -> int | None:
     return None
 
 
+def _page(body: Any, key: str) -> tuple[list[Any], int]:
+    """The items under ``key`` and ``meta.total_pages`` (1 when absent) of a paged answer."""
+    body = body if isinstance(body, dict) else {}
+    meta = body.get("meta")
+    items = body.get(key)
+    total = _int_or_none(meta.get("total_pages")) if isinstance(meta, dict) else None
+    return (items if isinstance(items, list) else []), (total if total is not None else 1)
+
+
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
@@ -146,13 +155,8 @@ class DevicePage:
 
     @classmethod
     def from_body(cls, body: Any) -> DevicePage:
-        body = body if isinstance(body, dict) else {}
-        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-        assert isinstance(meta, dict)
-        total = _int_or_none(meta.get("total_pages"))
-        devices = body.get("devices") if isinstance(body.get("devices"), list) else []
-        assert isinstance(devices, list)
-        return cls(tuple(Device.from_body(d) for d in devices), total if total is not None else 1)
+        items, total = _page(body, "devices")
+        return cls(tuple(Device.from_body(d) for d in items), total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,10 +203,5 @@ class SimPage:
 
     @classmethod
     def from_body(cls, body: Any) -> SimPage:
-        body = body if isinstance(body, dict) else {}
-        meta = body.get("meta") if isinstance(body.get("meta"), dict) else {}
-        assert isinstance(meta, dict)
-        total = _int_or_none(meta.get("total_pages"))
-        sims = body.get("sims") if isinstance(body.get("sims"), list) else []
-        assert isinstance(sims, list)
-        return cls(tuple(Sim.from_body(s) for s in sims), total if total is not None else 1)
+        items, total = _page(body, "sims")
+        return cls(tuple(Sim.from_body(s) for s in items), total)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -263,13 +263,8 @@ class _Engine:
         """The planner's next step, minus devices that hit a transient error this run."""
         state = self.journal.state()
         if self.sitting_out:
-            state = JobState(
-                group=state.group,
-                group_status=state.group_status,
-                naming=state.naming,
-                claim_mode=state.claim_mode,
-                devices=tuple(d for d in state.devices if d.key not in self.sitting_out),
-            )
+            kept = tuple(d for d in state.devices if d.key not in self.sitting_out)
+            state = replace(state, devices=kept)
         if self.group_failed and state.group_status == "error":
             return None
         return next_step(state)
@@ -576,7 +571,7 @@ class _Engine:
         column: str,
         devices: tuple[DeviceState, ...],
         call: Callable[[DeviceState], Awaitable[object]],
-        on_error: Callable[[DeviceState, CloudError], dict[str, Any] | None],
+        on_error: Callable[[DeviceState, CloudError], dict[str, Any] | None] | None = None,
     ) -> None:
         """One request per device, concurrently, results written in batches.
 
@@ -599,7 +594,7 @@ class _Engine:
             except (AuthError, NotFound):
                 raise
             except CloudError as exc:
-                row = on_error(device, exc)
+                row = on_error(device, exc) if on_error is not None else None
                 if row is None:
                     row = {column: "error", "last_error": str(exc)}
                     self._sit_out([device.key])
@@ -622,10 +617,7 @@ class _Engine:
                 self.product, device.device_id, name=device.serial
             )
 
-        def on_error(_device: DeviceState, _exc: CloudError) -> dict[str, Any] | None:
-            return None
-
-        await self._per_device(Step.NAME, "named", devices, rename, on_error)
+        await self._per_device(Step.NAME, "named", devices, rename)
 
     async def _step_claim(self, devices: tuple[DeviceState, ...]) -> None:
         async def claim(device: DeviceState) -> object:

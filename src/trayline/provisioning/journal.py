@@ -23,13 +23,7 @@ from trayline.store.models import Event, ProvisioningDevice, ProvisioningJob
 
 __all__ = ["JobSpec", "Journal", "JournalInput", "job_key"]
 
-STEP_COLUMNS = {
-    "imported": ProvisioningDevice.imported,
-    "grouped": ProvisioningDevice.grouped,
-    "named": ProvisioningDevice.named,
-    "claimed": ProvisioningDevice.claimed,
-    "verified": ProvisioningDevice.verified,
-}
+STEP_COLUMNS = frozenset({"imported", "grouped", "named", "claimed", "verified"})
 
 
 class JournalInput(Protocol):
@@ -182,18 +176,6 @@ class Journal:
                 claim_mode=job.claim_mode,
                 devices=tuple(DeviceState(*row) for row in rows),
             )
-
-    def devices(self) -> list[ProvisioningDevice]:
-        with self.store.session() as session:
-            rows = list(
-                session.scalars(
-                    select(ProvisioningDevice)
-                    .where(ProvisioningDevice.job_id == self.job_id)
-                    .order_by(ProvisioningDevice.id)
-                )
-            )
-            session.expunge_all()
-            return rows
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -75,8 +75,6 @@ FAILURE_REASONS: dict[str, str] = {
 ACTIVE = frozenset({"pending", "sent", "error"})
 """Statuses that still need work."""
 
-FINISHED = frozenset({"done", "skipped"})
-
 
 @dataclass(frozen=True, slots=True)
 class DeviceState:

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import random
 import re
 import secrets
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from trayline.core.skus import get_sku
+from trayline.durable import write_atomically
 from trayline.particle.emulator.factory import make_unit
 
 __all__ = [
@@ -673,17 +672,7 @@ class EmulatorState:
     def save(self, path: Path, data: dict[str, Any] | None = None) -> None:
         """Write atomically: temp file in the same folder, fsync, rename over ``path``."""
         payload = json.dumps(data if data is not None else self.to_file_data(), indent=1)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(payload)
-                handle.flush()
-                os.fsync(handle.fileno())
-            Path(tmp).replace(path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomically(path, payload.encode())
 
     @classmethod
     def load(cls, path: Path, seed: int | None = None) -> EmulatorState:
