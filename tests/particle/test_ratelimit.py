@@ -249,3 +249,30 @@ def test_memory_serial_budget_and_next_slot() -> None:
         old.record("acct", f"P{i}", now - timedelta(hours=2))
     assert next_serial_slot(old, "acct") is None
     assert next_serial_slot(old, "acct", RateLimit(50, 3 * 3600)) is not None
+
+
+async def test_settled_slot_counts_from_the_answer() -> None:
+    """A request answered late holds its slot until a window after the answer, not the send."""
+    fake = FakeTime()
+    t0 = fake.now
+    lim = limiter(RateLimit(2, 10.0), fake)
+    slow = await lim.acquire()
+    fast = await lim.acquire()
+    fake.now = t0 + 1.0
+    lim.settle(fast)  # answered after 1 s
+    fake.now = t0 + 6.0
+    lim.settle(slow)  # the server may have seen this one as late as t0 + 6
+    fake.now = t0 + 10.5
+    await lim.acquire()  # the slot answered at t0 + 1 frees at t0 + 11
+    assert fake.now == pytest.approx(t0 + 11.0)
+    await lim.acquire()  # the slow one frees at t0 + 16, not at t0 + 10
+    assert fake.now == pytest.approx(t0 + 16.0)
+
+
+async def test_unsettled_slot_expires_by_send_time() -> None:
+    fake = FakeTime()
+    t0 = fake.now
+    lim = limiter(RateLimit(1, 5.0), fake)
+    await lim.acquire()
+    await lim.acquire()
+    assert fake.now == pytest.approx(t0 + 5.0)

@@ -235,7 +235,7 @@ class ParticleClient:
         attempt = 0
         while True:
             attempt += 1
-            await self.limiter.acquire()
+            slot = await self.limiter.acquire()
             started = time.perf_counter()
             self.requests_sent += 1
             error: CloudError
@@ -244,11 +244,13 @@ class ParticleClient:
                     method, url, params=query, json=json, data=data, files=files, headers=headers
                 )
             except (httpx.TransportError, OSError) as exc:
+                self.limiter.settle(slot)
                 error = TransportError(
                     f"no answer from {self.base_url} ({type(exc).__name__})", route=route
                 )
                 status: int | None = None
             else:
+                self.limiter.settle(slot)
                 status = response.status_code
                 key = str(status)
                 self.status_counts[key] = self.status_counts.get(key, 0) + 1

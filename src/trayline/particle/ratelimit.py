@@ -7,6 +7,13 @@ little under the limit (``headroom``) so that network jitter cannot push the
 server's own count over. A job then runs as fast as the limit allows, whatever
 the round-trip time, and never meets a 429 in steady state.
 
+A request holds its slot from the moment it is sent, and when its answer
+arrives (:meth:`RateLimiter.settle`) the slot is re-stamped with that time.
+The server counts a request when it *arrives*, which can be well after it was
+sent if the network or the server queues; arrival always comes before the
+answer, so counting from the answer keeps the client's window at or behind the
+server's, never ahead of it.
+
 If a 429 comes anyway (another tool shares the IP, or the limit is lower than
 configured), :meth:`RateLimiter.slow_down` stops every sender until the
 ``Retry-After`` time and shrinks the window's capacity; a run of successes
@@ -25,7 +32,7 @@ import asyncio
 import os
 import re
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -105,8 +112,10 @@ class RateLimiter:
     """A sliding-window limiter shared by every request a client sends.
 
     ``acquire()`` waits until sending one more request keeps the number sent in
-    the last ``limit.seconds`` at or under ``capacity``. Waiters are served in
-    order (one lock), so a burst of concurrent senders spreads out evenly.
+    the last ``limit.seconds`` at or under ``capacity``, and returns a slot
+    number; ``settle(slot)`` when the answer arrives moves the slot's time to
+    then. Waiters are served in order (one lock), so a burst of concurrent
+    senders spreads out evenly.
     """
 
     def __init__(
@@ -123,7 +132,9 @@ class RateLimiter:
         self.headroom = headroom
         self._clock = clock
         self._sleep = sleep
-        self._sent: deque[float] = deque()
+        self._in_flight: OrderedDict[int, float] = OrderedDict()  # slot -> send time
+        self._answered: deque[float] = deque()  # answer times, oldest first
+        self._next_slot = 0
         self._lock = asyncio.Lock()
         self._paused_until = 0.0
         self._factor = 1.0
@@ -135,12 +146,28 @@ class RateLimiter:
         return max(1, int(self.limit.requests * self.headroom * self._factor))
 
     def _prune(self, now: float) -> None:
+        """Forget slots older than the window (a slot never settled expires by its send time)."""
         edge = now - self.limit.seconds
-        sent = self._sent
-        while sent and sent[0] <= edge:
-            sent.popleft()
+        answered = self._answered
+        while answered and answered[0] <= edge:
+            answered.popleft()
+        in_flight = self._in_flight
+        while in_flight and next(iter(in_flight.values())) <= edge:
+            in_flight.popitem(last=False)
 
-    async def acquire(self) -> None:
+    def _used(self) -> int:
+        return len(self._in_flight) + len(self._answered)
+
+    def _next_expiry(self) -> float:
+        times = []
+        if self._answered:
+            times.append(self._answered[0])
+        if self._in_flight:
+            times.append(next(iter(self._in_flight.values())))
+        return min(times) + self.limit.seconds
+
+    async def acquire(self) -> int:
+        """Wait for room in the window; the slot number is for :meth:`settle`."""
         async with self._lock:
             while True:
                 now = self._clock()
@@ -148,12 +175,17 @@ class RateLimiter:
                     await self._pause(self._paused_until - now)
                     continue
                 self._prune(now)
-                capacity = self.capacity
-                if len(self._sent) < capacity:
-                    self._sent.append(now)
-                    return
-                wait = self._sent[len(self._sent) - capacity] + self.limit.seconds - now
-                await self._pause(max(wait, 0.0005))
+                if self._used() < self.capacity:
+                    slot = self._next_slot
+                    self._next_slot += 1
+                    self._in_flight[slot] = now
+                    return slot
+                await self._pause(max(self._next_expiry() - now, 0.0005))
+
+    def settle(self, slot: int) -> None:
+        """The answer to ``slot``'s request arrived: count the slot from now."""
+        if self._in_flight.pop(slot, None) is not None:
+            self._answered.append(self._clock())
 
     async def _pause(self, seconds: float) -> None:
         result = self._sleep(seconds)
@@ -179,7 +211,7 @@ class RateLimiter:
 
     def sent_in_window(self) -> int:
         self._prune(self._clock())
-        return len(self._sent)
+        return self._used()
 
 
 class SerialBudget(Protocol):
