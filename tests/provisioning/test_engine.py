@@ -65,6 +65,8 @@ async def test_tray_by_ids_and_serials(cloud: Cloud, store: Store) -> None:
     assert outcome.requests <= 1.1 * 120 + 10
     rows = job_report(store, outcome.job_id)
     assert all(r.state == "provisioned" and r.device_id and r.serial_number for r in rows)
+    # one intent per request-sending step: import, add to group, rename
+    assert {r.attempts for r in rows} == {3}
 
 
 async def test_rerun_of_finished_job_sends_nothing(cloud: Cloud, store: Store) -> None:

@@ -186,9 +186,14 @@ class Journal:
             )
 
     def mark(self, keys: Iterable[int], column: str, status: str, **fields: Any) -> None:
-        """Set one step's status (and the same extra fields) on many devices at once."""
+        """Set one step's status (and the same extra fields) on many devices at once.
+
+        Marking ``sent`` is the intent to send a request, so it also counts an attempt.
+        """
         assert column in STEP_COLUMNS
-        values = {column: status, **fields, "updated_at": datetime.now(UTC)}
+        values: dict[str, Any] = {column: status, **fields, "updated_at": datetime.now(UTC)}
+        if status == "sent":
+            values["attempts"] = ProvisioningDevice.attempts + 1
         ids = list(keys)
         if not ids:
             return

@@ -36,6 +36,7 @@ class DeviceReportRow:
     named: str
     claimed: str
     verified: str
+    attempts: int
     reason: str | None
     detail: str | None
 
@@ -82,6 +83,7 @@ def job_report(store: Store, job_id: int) -> list[DeviceReportRow]:
                 named=r.named,
                 claimed=r.claimed,
                 verified=r.verified,
+                attempts=r.attempts,
                 reason=FAILURE_REASONS.get(r.failure, r.failure) if r.failure else None,
                 detail=r.last_error,
             )
