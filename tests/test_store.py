@@ -111,3 +111,17 @@ def test_sqlite_migration_is_all_or_nothing(sqlite_url: str) -> None:
     store = open_store(sqlite_url)
     assert current_revision(store.engine) == head_revision()
     store.dispose()
+
+
+def test_db_status_on_unreachable_database_is_one_line() -> None:
+    from typer.testing import CliRunner
+
+    from trayline.cli.app import app
+
+    result = CliRunner().invoke(
+        app,
+        ["db", "status", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"],
+    )
+    assert result.exit_code == 2
+    assert "cannot open database" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

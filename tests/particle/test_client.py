@@ -26,6 +26,7 @@ import httpx
 import pytest
 
 import trayline.particle.client as client_module
+from trayline.core.ids import InvalidIdentifier
 from trayline.particle.auth import AccessToken
 from trayline.particle.client import (
     CallRecord,
@@ -1056,3 +1057,24 @@ async def test_socket_429(app: EmulatorApp, served: str) -> None:
             await cloud.list_groups(SLUG)
     assert info.value.retry_after is not None and 29 <= info.value.retry_after <= 30
     assert cloud.limiter.throttled == 1
+
+
+async def test_lookup_of_a_malformed_serial_spends_nothing() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    budget = MemorySerialBudget()
+    client = ParticleClient(
+        AccessToken("t" * 40),
+        base_url="http://cloud.test",
+        transport=httpx.MockTransport(handler),
+        serial_budget=budget,
+    )
+    async with client:
+        with pytest.raises(InvalidIdentifier):
+            await client.lookup_serial("P028AB1234567XY-TOO-LONG")
+    assert sent == []
+    assert budget.used(AccessToken("t" * 40).fingerprint, datetime.min.replace(tzinfo=UTC)) == []

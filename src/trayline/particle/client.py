@@ -35,6 +35,7 @@ from urllib.parse import quote
 import httpx
 
 from trayline import __version__
+from trayline.core.ids import SerialNumber
 from trayline.particle.auth import AccessToken
 from trayline.particle.errors import (
     CloudError,
@@ -291,7 +292,12 @@ class ParticleClient:
     # -- §2 serial number lookup ------------------------------------------------------
 
     async def lookup_serial(self, serial: str) -> SerialLookupResult:
-        """Device ID and ICCID for a serial: 50 per hour per account, so use sparingly."""
+        """Device ID and ICCID for a serial: 50 per hour per account, so use sparingly.
+
+        The serial is validated first (``InvalidIdentifier``): a typo must not
+        spend one of the 50 lookups, nor reach the budget table.
+        """
+        serial = SerialNumber.parse(serial)
         account = self._token.fingerprint
         next_at = next_serial_slot(self.serial_budget, account)
         if next_at is not None:

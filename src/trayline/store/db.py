@@ -131,7 +131,8 @@ def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
     resolved = database_url(url)
     engine = make_engine(resolved)
     try:
-        if migrate and current_revision(engine) != head_revision():
+        revision = current_revision(engine)  # also proves the database answers
+        if migrate and revision != head_revision():
             upgrade(engine)
     except OperationalError as exc:
         engine.dispose()
