@@ -1,0 +1,1 @@
+"""Programmers: one protocol (:mod:`trayline.programmers.base`), one module per backend."""
