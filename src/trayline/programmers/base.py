@@ -39,6 +39,7 @@ __all__ = [
     "ProtectedDevice",
     "SeveralProbes",
     "SlotPolicy",
+    "SupportsSetupDone",
     "TargetNotHalted",
     "ToolFailed",
     "ToolMissing",
@@ -190,6 +191,21 @@ class Programmer(Protocol):
     def __enter__(self) -> Programmer: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class SupportsSetupDone(Protocol):
+    """A programmer that can set the Gen 3 setup-done flag (USB, or a virtual device).
+
+    ``set_setup_done`` returns True when the flag was written, False when the
+    device does not need it (Device OS >= 4.0 answers NOT_SUPPORTED / always
+    done; Electron has no such flag). SWD backends do not implement it: the flag
+    lives in the DCT file on external flash, out of SWD's reach.
+    """
+
+    def set_setup_done(self, done: bool = True) -> bool: ...
+
+    def get_setup_done(self) -> bool: ...
 
 
 @dataclass(slots=True)
