@@ -85,8 +85,10 @@ class ProbeInfo:
 class ModuleOnDevice:
     """A module found on a device: where it is and what its prefix says.
 
-    ``sha256`` is the module's own SHA-256 as the device reports it, or the
-    hash of the bytes read back; ``None`` when the backend cannot know it.
+    ``sha256`` is the SHA-256 field from the module's suffix (what Device OS
+    reports for the user part, and what ``core.modules.Module.sha256`` parses
+    from bytes read back) — comparable with a bundle manifest's
+    ``module_sha256``; ``None`` when the backend cannot know it.
     ``valid`` is False when the prefix was found but the CRC or SHA check failed
     (a half-written module), so the planner rewrites it.
     """
