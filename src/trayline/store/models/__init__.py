@@ -3,6 +3,7 @@
 from trayline.store.models.base import Base, UtcDateTime, utcnow
 from trayline.store.models.cloud import CloudCall, SerialLookup
 from trayline.store.models.firmware import FirmwareBundle, FirmwareBundleModule
+from trayline.store.models.flash import FlashRecord
 from trayline.store.models.line import Event, Part, Unit
 from trayline.store.models.provisioning import ProvisioningDevice, ProvisioningJob
 
@@ -12,6 +13,7 @@ __all__ = [
     "Event",
     "FirmwareBundle",
     "FirmwareBundleModule",
+    "FlashRecord",
     "Part",
     "ProvisioningDevice",
     "ProvisioningJob",
