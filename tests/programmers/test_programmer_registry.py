@@ -1,0 +1,75 @@
+"""The backend registry: names, lazy built-ins, option checking, registration."""
+
+from __future__ import annotations
+
+import pytest
+
+from trayline.programmers import registry
+from trayline.programmers.base import Capability, ProbeInfo, Programmer
+from trayline.programmers.registry import (
+    Backend,
+    BadBackendOption,
+    OpenRequest,
+    UnknownBackend,
+    open_programmer,
+    register_backend,
+)
+
+
+def _fake_backend(name: str, opened: list[OpenRequest]) -> Backend:
+    def _open(request: OpenRequest) -> Programmer:
+        opened.append(request)
+        raise RuntimeError("stop here")
+
+    return Backend(
+        name=name,
+        open=_open,
+        list_probes=lambda: [ProbeInfo(name, "P1")],
+        capabilities=frozenset({Capability.RESET}),
+        options=frozenset({"speed"}),
+    )
+
+
+def test_unknown_backend_lists_the_valid_names() -> None:
+    with pytest.raises(UnknownBackend, match="choose one of: .*openocd"):
+        registry.get_backend("opencd")
+
+
+def test_registered_backend_is_opened_with_the_request() -> None:
+    opened: list[OpenRequest] = []
+    register_backend(_fake_backend("test-fake-1", opened))
+    with pytest.raises(RuntimeError, match="stop here"):
+        open_programmer("test-fake-1", "P1", slot="slot 2", platform_id=13,
+                        options={"speed": "4000"})
+    (request,) = opened
+    assert (request.probe_id, request.slot, request.platform_id) == ("P1", "slot 2", 13)
+    assert request.option("speed", "1000") == "4000"
+    assert request.policy.allow_unlock is False
+    assert registry.list_probes("test-fake-1") == [ProbeInfo("test-fake-1", "P1")]
+    assert "test-fake-1" in registry.backend_names()
+
+
+def test_unknown_option_is_refused_before_opening() -> None:
+    opened: list[OpenRequest] = []
+    register_backend(_fake_backend("test-fake-2", opened))
+    with pytest.raises(BadBackendOption, match="slot 4: backend 'test-fake-2' has no option spede"):
+        open_programmer("test-fake-2", "P1", slot="slot 4", platform_id=13,
+                        options={"spede": "1"})
+    assert opened == []
+
+
+def test_double_registration_is_refused() -> None:
+    register_backend(_fake_backend("test-fake-3", []))
+    with pytest.raises(ValueError, match="already registered"):
+        register_backend(_fake_backend("test-fake-3", []))
+    register_backend(_fake_backend("test-fake-3", []), replace=True)
+
+
+@pytest.mark.parametrize(
+    "name", ["openocd", "nrfjprog", "jlink", "pyocd", "particle-usb", "daplink-drive",
+             "stm32-programmer"],
+)
+def test_builtin_backends_load_lazily(name: str) -> None:
+    backend = registry.get_backend(name)
+    assert backend.name == name
+    assert backend.capabilities
