@@ -102,6 +102,11 @@ class ModuleOnDevice:
     sha256: str | None = None
     valid: bool = True
 
+    @property
+    def key(self) -> tuple[int, int]:
+        """``(function, index)``, as a manifest entry's ``key``."""
+        return (self.function, self.index)
+
 
 @dataclass(frozen=True, slots=True)
 class WriteResult:
