@@ -1,0 +1,406 @@
+"""Putting a bundle on a device: read what is there, write what differs, verify, record.
+
+This is where a line loses the most time and makes its most expensive
+mistakes, so the service is deliberately plain:
+
+1. Re-hash the bundle's files against its manifest (:func:`load_bundle`); a file
+   changed on disk refuses the flash before the device is touched.
+2. Ask the device who it is (from silicon) and what it holds
+   (:meth:`Programmer.read_modules`), refuse a device of another platform.
+3. Plan (:func:`plan_flash`, pure): every module the device lacks, holds in
+   another version or build, or holds damaged is written; the rest is skipped
+   (``full=True`` writes everything). A Gen 3 user part built for Device OS
+   3.1.0+ also invalidates an old 128 KB user part at 0xD4000, which would
+   otherwise keep running (device-side.md §2.1). The Tracker's NCP is written
+   only by a backend that can (USB control requests) and only where Device OS
+   still allows it (< 5.6.0, §6); otherwise it is reported, not silently
+   dropped.
+4. Record the intent in the store, *then* write, in the bundle's order, each
+   module verified (the backend's read-back, or the tool's own verify).
+5. Reset, read the module list back, and check it matches the bundle: a bit
+   flipped on write or a module the bootloader refused shows up here, and the
+   record says ``failed`` — the unit is not flashed.
+
+The planning and read-back checks are pure functions over data, so the station,
+the CLI and the benchmark share one verdict. The programmer is synchronous (one
+thread per slot); nothing here knows which backend it talks to.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from trayline.core.modules import ModuleFunction, function_name
+from trayline.core.platforms import (
+    NRF52840_PLATFORM_IDS,
+    USER_PART_COMPAT_ADDRESS,
+    USER_PART_GEN3_ADDRESS,
+    platform_name,
+)
+from trayline.core.versions import SemVer, device_os_for_system_module
+from trayline.firmware.bundle import LoadedBundle, load_bundle
+from trayline.firmware.diff import ReportedModule, modules_to_write
+from trayline.firmware.manifest import ManifestEntry
+from trayline.programmers.base import (
+    Capability,
+    ModuleOnDevice,
+    Programmer,
+    ProgrammerError,
+    VerifyFailed,
+)
+from trayline.store.db import Store
+from trayline.store.flash_records import FlashRecordView, begin_flash, finish_flash
+
+__all__ = [
+    "COMPAT_INVALIDATE_BYTES",
+    "FlashFailed",
+    "FlashReport",
+    "PlannedModule",
+    "flash_bundle",
+    "plan_flash",
+    "platform_problem",
+    "readback_problems",
+]
+
+COMPAT_INVALIDATE_BYTES = 4096
+"""What particle-cli writes (0xFF) at 0xD4000 to retire a 128 KB user part (§2.1)."""
+
+_NCP_UPDATES_LAST = SemVer.parse("5.5.99")
+"""Tracker NCP updates are compiled out of Device OS 5.6.0 and later (§6)."""
+
+WRITE, SKIP, PENDING = "write", "skip", "pending"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedModule:
+    """One manifest entry and what the flash will do with it, and why."""
+
+    entry: ManifestEntry
+    action: str
+    reason: str
+
+    def describe(self) -> dict[str, Any]:
+        e = self.entry
+        return {
+            "function": function_name(e.function) or str(e.function),
+            "index": e.index,
+            "version": e.version,
+            "address": f"{e.address:#010x}",
+            "sha256": e.module_sha256,
+            "file": e.file_name,
+            "action": self.action,
+            "reason": self.reason,
+        }
+
+
+def _is_ncp(entry: ManifestEntry) -> bool:
+    return entry.function == ModuleFunction.NCP_FIRMWARE
+
+
+def _ncp_allowed(system_version: int | None) -> bool:
+    if system_version is None:
+        return True
+    release = device_os_for_system_module(system_version)
+    return release is None or not release > _NCP_UPDATES_LAST
+
+
+def plan_flash(
+    entries: Sequence[ManifestEntry],
+    on_device: Sequence[ModuleOnDevice] | None,
+    *,
+    full: bool = False,
+    can_update_ncp: bool = False,
+    system_version: int | None = None,
+) -> list[PlannedModule]:
+    """What to do with each entry, in the bundle's flashing order. Pure.
+
+    ``on_device`` is ``None`` when the backend cannot read modules (a
+    drag-and-drop drive): everything is written. A module the device holds
+    with a failed integrity check is reported as absent, so it is rewritten.
+    """
+    ordered = sorted(entries, key=lambda e: e.position)
+    if on_device is None or full:
+        why = "--full" if full else "the backend cannot read the device's modules"
+        differing = {e.key: why for e in ordered}
+    else:
+        reported = [
+            ReportedModule(m.function, m.index, m.version, m.sha256) for m in on_device if m.valid
+        ]
+        differing = {m.entry.key: m.reason for m in modules_to_write(ordered, reported)}
+        for m in on_device:
+            if not m.valid and m.key in differing:
+                differing[m.key] = "the copy on the device is damaged (CRC/SHA)"
+    plan: list[PlannedModule] = []
+    for entry in ordered:
+        reason = differing.get(entry.key)
+        if reason is None:
+            plan.append(PlannedModule(entry, SKIP, "already on the device"))
+        elif _is_ncp(entry) and not can_update_ncp:
+            plan.append(PlannedModule(entry, PENDING, "the NCP is written over USB only (§6)"))
+        elif _is_ncp(entry) and not _ncp_allowed(system_version):
+            plan.append(
+                PlannedModule(entry, PENDING, "NCP updates are compiled out of Device OS 5.6.0+")
+            )
+        else:
+            plan.append(PlannedModule(entry, WRITE, reason))
+    return plan
+
+
+def needs_compat_invalidation(
+    platform_id: int, plan: Sequence[PlannedModule], on_device: Sequence[ModuleOnDevice] | None
+) -> bool:
+    """True when a 256 KB user part is written while a 128 KB one still sits at 0xD4000. Pure."""
+    if platform_id not in NRF52840_PLATFORM_IDS or not on_device:
+        return False
+    writes_new_user = any(
+        p.action == WRITE
+        and p.entry.function == ModuleFunction.USER_PART
+        and p.entry.address == USER_PART_GEN3_ADDRESS
+        for p in plan
+    )
+    old_user = any(
+        m.function == ModuleFunction.USER_PART and m.address == USER_PART_COMPAT_ADDRESS
+        for m in on_device
+    )
+    return writes_new_user and old_user
+
+
+def platform_problem(bundle_platform: int, on_device: Sequence[ModuleOnDevice]) -> str | None:
+    """Why this device must not get this bundle, or ``None``. Pure.
+
+    The NCP module carries the host's platform id too, so every valid module
+    counts: one module of another platform means another kind of device.
+    """
+    others = sorted({m.platform_id for m in on_device if m.valid} - {bundle_platform})
+    if not others:
+        return None
+    found = ", ".join(f"{platform_name(p) or 'unknown'} ({p})" for p in others)
+    want = f"{platform_name(bundle_platform) or 'unknown'} ({bundle_platform})"
+    return f"the device runs modules for {found}; the bundle is for {want}"
+
+
+def readback_problems(
+    expected: Sequence[ManifestEntry], on_device: Sequence[ModuleOnDevice]
+) -> list[str]:
+    """How the modules read back after reset differ from what should be there. Pure."""
+    by_key: dict[tuple[int, int], ModuleOnDevice] = {}
+    for m in on_device:
+        by_key.setdefault(m.key, m)
+    problems: list[str] = []
+    for entry in expected:
+        have = by_key.get(entry.key)
+        label = entry.label()
+        if have is None:
+            problems.append(f"{label}: not found on the device after reset")
+        elif not have.valid:
+            problems.append(f"{label}: on the device but its CRC/SHA check fails")
+        elif have.version != entry.version:
+            problems.append(f"{label}: the device reports version {have.version}")
+        elif have.sha256 is not None and have.sha256.lower() != entry.module_sha256:
+            problems.append(f"{label}: the device reports another build (SHA-256 differs)")
+    return problems
+
+
+class FlashFailed(ProgrammerError):
+    """The flash did not end with the bundle verified on the device; the record says why."""
+
+    def __init__(self, message: str, *, slot: str | None, record: FlashRecordView | None) -> None:
+        super().__init__(message, slot=slot)
+        self.record = record
+
+
+@dataclass(slots=True)
+class FlashReport:
+    """What ``trayline device flash --json`` prints and the station keeps."""
+
+    device_id: str
+    bundle: str
+    digest: str
+    role: str | None
+    backend: str
+    probe: str
+    written: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    bytes_written: int = 0
+    seconds: float = 0.0
+    device_seconds: float = 0.0
+    verified: bool = False
+    record_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device_id": self.device_id,
+            "bundle": self.bundle,
+            "digest": self.digest,
+            "role": self.role,
+            "backend": self.backend,
+            "probe": self.probe,
+            "written": self.written,
+            "skipped": self.skipped,
+            "pending": self.pending,
+            "bytes_written": self.bytes_written,
+            "seconds": round(self.seconds, 3),
+            "verified": self.verified,
+            "record_id": self.record_id,
+        }
+
+
+def _images(bundle: LoadedBundle) -> dict[int, bytes]:
+    """Flash image per manifest position (the placements follow the entries' order)."""
+    entries = bundle.info.entries
+    return {e.position: p.image() for e, p in zip(entries, bundle.placements, strict=True)}
+
+
+def _write_verified(
+    programmer: Programmer, address: int, image: bytes, label: str, slot: str | None
+) -> tuple[int, float]:
+    """Write one image and make sure it verified; returns (bytes, device seconds)."""
+    result = programmer.write_module(address, image, verify=True)
+    verified = result.verified
+    if not verified and Capability.VERIFY in programmer.capabilities:
+        verified = programmer.verify(address, image)
+    if not verified:
+        raise VerifyFailed(f"{label} at {address:#010x}: read-back differs", slot=slot)
+    return result.bytes_written, result.seconds
+
+
+def flash_bundle(
+    store: Store,
+    programmer: Programmer,
+    bundle_name: str,
+    *,
+    role: str | None = None,
+    unit_id: int | None = None,
+    slot: str | None = None,
+    full: bool = False,
+) -> FlashReport:
+    """Put ``bundle_name`` on the device behind ``programmer`` and record it.
+
+    Raises :class:`FlashFailed` (with the completed record) when verification
+    or the read-back fails, and lets other :class:`ProgrammerError` s through
+    after recording them; ``BundleError`` before the device is touched.
+    """
+    started = time.perf_counter()
+    bundle = load_bundle(store, bundle_name)
+    info = bundle.info
+    caps = programmer.capabilities
+    device_id = str(programmer.read_device_id())
+    on_device = programmer.read_modules() if Capability.READ_MODULES in caps else None
+    if on_device is not None and (problem := platform_problem(info.platform_id, on_device)):
+        raise FlashFailed(f"{device_id}: {problem}; nothing written", slot=slot, record=None)
+    plan = plan_flash(
+        info.entries,
+        on_device,
+        full=full,
+        can_update_ncp=Capability.NCP_UPDATE in caps,
+        system_version=info.system_version,
+    )
+    invalidate = needs_compat_invalidation(info.platform_id, plan, on_device)
+    report = FlashReport(
+        device_id, info.name, info.digest, role, programmer.name, programmer.probe.probe_id
+    )
+    record_id = begin_flash(
+        store,
+        device_id=device_id,
+        bundle_name=info.name,
+        bundle_digest=info.digest,
+        backend=programmer.name,
+        probe_id=programmer.probe.probe_id,
+        planned=[p.describe() for p in plan],
+        unit_id=unit_id,
+        role=role,
+        slot=slot,
+        full=full,
+    )
+    report.record_id = record_id
+    try:
+        _execute(programmer, plan, _images(bundle), invalidate, report, slot)
+        expected = [p.entry for p in plan if p.action != PENDING]
+        _check_readback(programmer, expected, slot)
+    except ProgrammerError as exc:
+        report.seconds = time.perf_counter() - started
+        view = _finish(store, record_id, report, plan, error=str(exc))
+        if isinstance(exc, FlashFailed):
+            exc.record = view
+            raise
+        if isinstance(exc, VerifyFailed):
+            raise FlashFailed(str(exc.args[0]), slot=None, record=view) from exc
+        raise
+    report.verified = True
+    report.seconds = time.perf_counter() - started
+    _finish(store, record_id, report, plan, error=None)
+    return report
+
+
+def _execute(
+    programmer: Programmer,
+    plan: Sequence[PlannedModule],
+    images: dict[int, bytes],
+    invalidate_compat: bool,
+    report: FlashReport,
+    slot: str | None,
+) -> None:
+    if invalidate_compat:
+        blank = b"\xff" * COMPAT_INVALIDATE_BYTES
+        written, secs = _write_verified(
+            programmer, USER_PART_COMPAT_ADDRESS, blank, "old 128 KB user part", slot
+        )
+        report.bytes_written += written
+        report.device_seconds += secs
+    for step in plan:
+        described = step.describe()
+        if step.action == SKIP:
+            report.skipped.append(described)
+            continue
+        if step.action == PENDING:
+            report.pending.append(described)
+            continue
+        image = images[step.entry.position]
+        written, secs = _write_verified(
+            programmer, step.entry.address, image, step.entry.label(), slot
+        )
+        described.update(bytes=written, seconds=round(secs, 3))
+        report.written.append(described)
+        report.bytes_written += written
+        report.device_seconds += secs
+
+
+def _check_readback(
+    programmer: Programmer, expected: Sequence[ManifestEntry], slot: str | None
+) -> None:
+    caps = programmer.capabilities
+    if Capability.RESET in caps:
+        programmer.reset()
+    if Capability.READ_MODULES not in caps:
+        return
+    problems = readback_problems(expected, programmer.read_modules())
+    if problems:
+        raise FlashFailed("read-back after reset: " + "; ".join(problems), slot=slot, record=None)
+
+
+def _finish(
+    store: Store,
+    record_id: int,
+    report: FlashReport,
+    plan: Sequence[PlannedModule],
+    *,
+    error: str | None,
+) -> FlashRecordView:
+    done = {(m["function"], m["index"]) for m in report.written}
+    modules = [
+        {**p.describe(), "done": (p.describe()["function"], p.entry.index) in done} for p in plan
+    ]
+    return finish_flash(
+        store,
+        record_id,
+        status="failed" if error else "done",
+        modules=modules,
+        bytes_written=report.bytes_written,
+        seconds=report.seconds,
+        verified=error is None,
+        error=error,
+    )
