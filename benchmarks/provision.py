@@ -36,12 +36,12 @@ from pathlib import Path
 
 import httpx
 
+from trayline.inputs import parse_inputs
 from trayline.particle.auth import AccessToken
 from trayline.particle.client import ParticleClient
 from trayline.particle.emulator import EmulatorConfig, create_app, serve_in_background
 from trayline.particle.ratelimit import RateLimit, RateLimiter
 from trayline.provisioning.engine import EngineOptions, open_job, run_job
-from trayline.provisioning.inputs import parse_inputs
 from trayline.provisioning.journal import JobSpec
 from trayline.provisioning.plan import Step
 from trayline.store.db import open_store

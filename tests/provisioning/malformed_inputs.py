@@ -4,7 +4,7 @@ Every case is a file an operator could plausibly hand to ``trayline provision
 --input`` (or, for ``expect=Expect.ICCIDS``, to ``trayline sims activate
 --input``) that must be refused before any request is sent:
 
-* :func:`trayline.provisioning.inputs.read_inputs` returns a result with at
+* :func:`trayline.inputs.read_inputs` returns a result with at
   least one problem on :attr:`MalformedInput.line` whose message contains
   :attr:`MalformedInput.reason`, or, for cases where
   :attr:`MalformedInput.file_error` is true (missing file, directory, pipe,
@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from trayline.provisioning.inputs import MAX_FILE_BYTES, Expect
+from trayline.inputs import MAX_FILE_BYTES, Expect
 
 DEVICE = "0123456789abcdef01234567"
 SERIAL = "P028AB1234567XY"

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from conftest import OTHER_PRODUCT, PRODUCT, Cloud, make_cloud
+from trayline.inputs import parse_inputs
 from trayline.particle.client import ParticleClient
 from trayline.particle.emulator import EmulatorConfig
 from trayline.provisioning.engine import EngineOptions, JobStopped, Outcome, open_job, run_job
-from trayline.provisioning.inputs import parse_inputs
 from trayline.provisioning.journal import JobSpec
 from trayline.reports.provisioning import job_report
 from trayline.store.db import Store

@@ -1,4 +1,4 @@
-"""Tests for trayline.provisioning.inputs: the files a provisioning job starts from."""
+"""Tests for trayline.inputs: the files a provisioning job starts from."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from malformed_inputs import DEVICE, ICCID, MALFORMED_INPUTS, SECRET, SERIAL, MalformedInput
 
 from trayline.core.ids import DeviceId, Iccid, Imei, SerialNumber, luhn_check_digit
-from trayline.provisioning.inputs import (
+from trayline.inputs import (
     MAX_LINE_CHARS,
     Expect,
     InputError,

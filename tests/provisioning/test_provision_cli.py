@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from conftest import OTHER_PRODUCT, PRODUCT, TOKEN, Cloud, make_cloud
 from trayline.cli.app import app
+from trayline.inputs import Expect
 from trayline.particle.emulator import EmulatorConfig, serve_in_background
-from trayline.provisioning.inputs import Expect
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,12 @@ import typer
 from rich.table import Table
 
 from trayline.cli.console import fail, out
+from trayline.inputs import read_inputs
 from trayline.particle.auth import AccessToken
 from trayline.particle.client import ParticleClient
 from trayline.particle.emulator import EmulatorConfig, create_app, serve_in_background
 from trayline.particle.ratelimit import RateLimit, RateLimiter
 from trayline.provisioning.engine import EngineOptions, Outcome, open_job, run_job
-from trayline.provisioning.inputs import read_inputs
 from trayline.provisioning.journal import JobSpec
 from trayline.reports.provisioning import job_report
 from trayline.store.audit import StoreAudit

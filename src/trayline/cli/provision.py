@@ -30,10 +30,10 @@ from trayline.cli.console import err, fail, out
 from trayline.cli.options import DbOption, open_db
 from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.core.ids import GroupName, InvalidIdentifier, ProductRef
+from trayline.inputs import InputError, read_inputs
 from trayline.particle.client import ParticleClient, api_url_from_env
 from trayline.particle.ratelimit import InvalidRateLimit, RateLimiter, rate_limit_from_env
 from trayline.provisioning.engine import EngineOptions, Outcome, dry_run, open_job, run_job
-from trayline.provisioning.inputs import InputError, read_inputs
 from trayline.provisioning.journal import JobSpec
 from trayline.provisioning.plan import Step
 from trayline.reports.provisioning import (

@@ -21,6 +21,7 @@ from trayline.cli.console import err, fail, out
 from trayline.cli.options import DbOption, open_db
 from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.core.ids import InvalidIdentifier, ProductRef, parse_sticker
+from trayline.inputs import Expect, InputError, read_inputs
 from trayline.particle.client import ParticleClient, SerialBudgetExhausted, api_url_from_env
 from trayline.particle.errors import AuthError, CloudError, NotFound, PermissionDenied
 from trayline.particle.ratelimit import (
@@ -29,7 +30,6 @@ from trayline.particle.ratelimit import (
     RateLimiter,
     rate_limit_from_env,
 )
-from trayline.provisioning.inputs import Expect, InputError, read_inputs
 from trayline.store.audit import StoreAudit, StoreSerialBudget
 from trayline.store.models import Event
 

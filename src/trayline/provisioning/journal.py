@@ -27,7 +27,7 @@ STEP_COLUMNS = frozenset({"imported", "grouped", "named", "claimed", "verified"}
 
 
 class JournalInput(Protocol):
-    """One accepted input row (see :mod:`trayline.provisioning.inputs`)."""
+    """One accepted input row (see :mod:`trayline.inputs`)."""
 
     @property
     def line(self) -> int: ...
