@@ -122,6 +122,6 @@ def test_db_status_on_unreachable_database_is_one_line() -> None:
         app,
         ["db", "status", "--db", "postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=1"],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 4
     assert "cannot open database" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)

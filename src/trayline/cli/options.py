@@ -7,6 +7,8 @@ import typer
 from trayline.cli.console import fail
 from trayline.store.db import Store, StoreError, open_store
 
+EXIT_STORE = 4
+
 DbOption = typer.Option(
     None,
     "--db",
@@ -17,8 +19,8 @@ DbOption = typer.Option(
 
 
 def open_db(db: str | None, *, migrate: bool = True) -> Store:
-    """The store a ``--db`` option names, or a one-line error (exit 2) if it cannot be opened."""
+    """The store a ``--db`` option names, or a one-line error (exit 4) if it cannot be opened."""
     try:
         return open_store(db, migrate=migrate)
     except StoreError as exc:
-        fail(str(exc))
+        fail(str(exc), EXIT_STORE)

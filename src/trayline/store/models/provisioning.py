@@ -8,9 +8,16 @@ function of these rows (``trayline.provisioning.plan``), and every cloud call
 the engine makes is idempotent, so replaying a ``sent`` step after a crash is
 safe.
 
-A job is identified by its ``key``: a digest of the product, the group and the
-set of identifiers. Running the same command again finds the same key and
-resumes the job instead of starting a new one.
+A job is identified by its ``key``: a digest of the cloud's API URL, the
+account the token belongs to (its username, as ``GET /v1/user`` answers — never
+the token or a digest of it), the product, the group and the set of
+identifiers. Running the same command again against the same cloud and account
+finds the same key and resumes the job; the same input against another cloud
+(a rehearsal on the local cloud, then the real one) is another job.
+
+One process works a job at a time: the ``lease_*`` columns name the holder
+(host, pid, since) and when its lease expires unless its heartbeat renews it
+(see :mod:`trayline.store.jobs`).
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ class ProvisioningJob(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(64), unique=True)
+    api_url: Mapped[str | None] = mapped_column(String(255))
+    account: Mapped[str | None] = mapped_column(String(254))
     product: Mapped[str] = mapped_column(String(64))
     group_name: Mapped[str | None] = mapped_column(String(64))
     name_mode: Mapped[str] = mapped_column(String(16), default="serial")
@@ -42,6 +51,11 @@ class ProvisioningJob(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lease_token: Mapped[str | None] = mapped_column(String(36))
+    lease_host: Mapped[str | None] = mapped_column(String(255))
+    lease_pid: Mapped[int | None]
+    lease_since: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     devices: Mapped[list[ProvisioningDevice]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="ProvisioningDevice.id"
