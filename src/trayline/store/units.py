@@ -1,0 +1,531 @@
+"""The unit repository: the only place the line's SQL is written.
+
+The station (:mod:`trayline.station`) decides; this module records. Each
+function is one short transaction, so what is on disk is always a state the
+station can resume from:
+
+* :func:`register_unit` creates a unit from a sticker scan (or finds it);
+* :func:`link_part` inserts a part row; the unique constraint on
+  ``(kind, unique_serial)`` decides races, and the loser gets
+  :class:`PartTaken` naming the unit that holds the part;
+* :func:`take_lease` is a compare-and-swap ``UPDATE``: one process works a
+  unit at a time, on SQLite and PostgreSQL alike;
+* :func:`advance` moves a unit to a new status *and* appends its event in the
+  same transaction, only while the caller holds the lease;
+* attempts and their measurements are written once, when the test ends.
+
+Readers get plain frozen dataclasses (:class:`UnitView`), never live ORM rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from trayline.store.db import Store
+from trayline.store.models.base import utcnow
+from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasurement
+
+__all__ = [
+    "AttemptView",
+    "EventContext",
+    "EventView",
+    "LeaseLost",
+    "PartTaken",
+    "UnitView",
+    "add_event",
+    "advance",
+    "find_unit",
+    "finish_attempt",
+    "link_part",
+    "list_units",
+    "open_attempt",
+    "register_unit",
+    "release_lease",
+    "set_cloud",
+    "take_lease",
+    "unit_attempts",
+    "unit_by_serial",
+    "unit_events",
+    "unit_ids_in",
+]
+
+
+class PartTaken(Exception):
+    """The part serial is already linked to another unit (the database refused the second link)."""
+
+    def __init__(self, kind: str, serial: str, holder: str) -> None:
+        super().__init__(f"{kind} {serial} is already linked to unit {holder}")
+        self.kind = kind
+        self.serial = serial
+        self.holder = holder
+
+
+class LeaseLost(Exception):
+    """The caller no longer holds the unit's lease: another process took it over."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventContext:
+    """Who and where, stamped on every event: station, slot, operator."""
+
+    station: str
+    slot: str | None = None
+    operator: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnitView:
+    id: int
+    serial_number: str
+    device_id: str | None
+    expected_device_id: str | None
+    sku: str | None
+    iccid: str | None
+    imei: str | None
+    status: str
+    reason: str | None
+    station: str | None
+    slot: str | None
+    firmware: dict[str, Any]
+    cloud: dict[str, Any] | None
+    lease_owner: str | None
+    lease_until: datetime | None
+    parts: tuple[tuple[str, str], ...]
+    attempts: int
+    open_attempt: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    number: int
+    outcome: str
+    reason: str | None
+    station: str | None
+    slot: str | None
+    started_at: datetime
+    finished_at: datetime | None
+    measurements: tuple[dict[str, Any], ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class EventView:
+    at: datetime
+    kind: str
+    station: str
+    slot: str | None
+    operator: str | None
+    detail: str | None
+
+
+def _view(session: Session, row: Unit) -> UnitView:
+    parts = session.execute(
+        select(Part.kind, Part.part_serial).where(Part.unit_id == row.id).order_by(Part.id)
+    ).all()
+    attempts = (
+        session.execute(select(UnitAttempt.outcome).where(UnitAttempt.unit_id == row.id))
+        .scalars()
+        .all()
+    )
+    return UnitView(
+        id=row.id,
+        serial_number=row.serial_number,
+        device_id=row.device_id,
+        expected_device_id=row.expected_device_id,
+        sku=row.sku,
+        iccid=row.iccid,
+        imei=row.imei,
+        status=row.status,
+        reason=row.reason,
+        station=row.station,
+        slot=row.slot,
+        firmware=dict(row.firmware or {}),
+        cloud=dict(row.cloud) if row.cloud else None,
+        lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
+        parts=tuple((k, s or "") for k, s in parts),
+        attempts=len(attempts),
+        open_attempt="running" in attempts,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _event(
+    session: Session,
+    unit: Unit,
+    ctx: EventContext,
+    kind: str,
+    detail: str | None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    payload: dict[str, Any] = {"station": ctx.station, "slot": ctx.slot, "operator": ctx.operator}
+    payload.update(data or {})
+    session.add(
+        Event(
+            unit_id=unit.id,
+            device_id=unit.device_id,
+            kind=kind,
+            source=ctx.station,
+            message=detail,
+            data=payload,
+        )
+    )
+
+
+def register_unit(
+    store: Store,
+    serial: str,
+    *,
+    sku: str,
+    ctx: EventContext,
+    expected_device_id: str | None = None,
+    iccid: str | None = None,
+    imei: str | None = None,
+) -> tuple[UnitView, bool]:
+    """The unit for ``serial``, created in status ``scanned`` if new; returns (unit, created)."""
+    for _ in range(2):
+        try:
+            with store.session() as session:
+                row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
+                if row is not None:
+                    return _view(session, row), False
+                row = Unit(
+                    serial_number=serial,
+                    sku=sku,
+                    status="scanned",
+                    station=ctx.station,
+                    expected_device_id=expected_device_id,
+                    iccid=iccid,
+                    imei=imei,
+                )
+                session.add(row)
+                session.flush()
+                _event(session, row, ctx, "scanned", f"sticker {serial} scanned")
+                return _view(session, row), True
+        except IntegrityError:
+            continue  # another station registered it first: read theirs
+    raise RuntimeError(f"unit {serial}: could not register or read it")  # pragma: no cover
+
+
+def _holder(store: Store, kind: str, serial: str) -> str:
+    with store.session() as session:
+        holder = session.execute(
+            select(Unit.serial_number)
+            .join(Part, Part.unit_id == Unit.id)
+            .where(Part.kind == kind, Part.unique_serial == serial)
+        ).scalar()
+    return holder or "(unknown)"
+
+
+def link_part(
+    store: Store, unit_id: int, kind: str, serial: str, *, unique: bool, ctx: EventContext
+) -> bool:
+    """Link a part; False when this unit already has it, :class:`PartTaken` when another does."""
+    try:
+        with store.session() as session:
+            unit = session.get(Unit, unit_id)
+            if unit is None:
+                raise LookupError(f"no unit {unit_id}")
+            same = session.scalars(
+                select(Part.id).where(
+                    Part.unit_id == unit_id, Part.kind == kind, Part.part_serial == serial
+                )
+            ).first()
+            if same is not None:
+                return False
+            session.add(
+                Part(
+                    unit_id=unit_id,
+                    kind=kind,
+                    part_serial=serial,
+                    unique_serial=serial if unique else None,
+                )
+            )
+            session.flush()
+            _event(
+                session,
+                unit,
+                ctx,
+                "part_linked",
+                f"{kind} {serial}",
+                {"part": kind, "serial": serial},
+            )
+    except IntegrityError:
+        raise PartTaken(kind, serial, _holder(store, kind, serial)) from None
+    return True
+
+
+def take_lease(
+    store: Store,
+    unit_id: int,
+    owner: str,
+    *,
+    ttl: timedelta,
+    abandoned: Callable[[str], bool] = lambda _owner: False,
+) -> bool:
+    """Take or renew the unit's lease: a compare-and-swap on the owner the row held.
+
+    Free, expired, already ours, or held by an ``abandoned`` owner (a process on
+    this host that no longer exists) → taken. The ``UPDATE … WHERE lease_owner
+    = <what we read>`` means two processes that both saw the lease free cannot
+    both get it.
+    """
+    now = utcnow()
+    with store.session() as session:
+        current = session.execute(
+            select(Unit.lease_owner, Unit.lease_until).where(Unit.id == unit_id)
+        ).first()
+        if current is None:
+            return False
+        held_by, until = current
+        free = (
+            held_by is None
+            or held_by == owner
+            or (until is not None and until < now)
+            or abandoned(held_by)
+        )
+        if not free:
+            return False
+        cond = Unit.lease_owner.is_(None) if held_by is None else Unit.lease_owner == held_by
+        result = session.execute(
+            update(Unit)
+            .where(Unit.id == unit_id, cond)
+            .values(lease_owner=owner, lease_until=now + ttl)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def release_lease(store: Store, unit_id: int, owner: str) -> None:
+    with store.session() as session:
+        session.execute(
+            update(Unit)
+            .where(Unit.id == unit_id, Unit.lease_owner == owner)
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def advance(
+    store: Store,
+    unit_id: int,
+    status: str,
+    *,
+    owner: str | None,
+    ctx: EventContext,
+    detail: str | None = None,
+    reason: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> UnitView:
+    """Set the unit's status (and ``fields``) and append the event, in one transaction.
+
+    With ``owner`` the update only happens while that owner holds the lease;
+    otherwise :class:`LeaseLost`.
+    """
+    with store.session() as session:
+        query = select(Unit).where(Unit.id == unit_id)
+        row = session.scalars(query.with_for_update()).first()
+        if row is None:
+            raise LookupError(f"no unit {unit_id}")
+        if owner is not None and row.lease_owner != owner:
+            raise LeaseLost(f"unit {row.serial_number}: lease now held by {row.lease_owner}")
+        row.status = status
+        row.reason = reason
+        if ctx.slot is not None:
+            row.slot = ctx.slot
+        for name, value in (fields or {}).items():
+            setattr(row, name, value)
+        session.flush()
+        _event(session, row, ctx, status, detail, data)
+        return _view(session, row)
+
+
+def add_event(
+    store: Store,
+    unit_id: int,
+    kind: str,
+    *,
+    ctx: EventContext,
+    detail: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """An event that changes no status (an intent, a refusal, an operator note)."""
+    with store.session() as session:
+        row = session.get(Unit, unit_id)
+        if row is None:
+            raise LookupError(f"no unit {unit_id}")
+        _event(session, row, ctx, kind, detail, data)
+
+
+def open_attempt(store: Store, unit_id: int, ctx: EventContext) -> int:
+    """The attempt in progress (an interrupted one is continued) or a new one; its number."""
+    with store.session() as session:
+        running = session.scalars(
+            select(UnitAttempt).where(
+                UnitAttempt.unit_id == unit_id, UnitAttempt.outcome == "running"
+            )
+        ).first()
+        if running is not None:
+            return running.number
+        last = session.execute(
+            select(func.max(UnitAttempt.number)).where(UnitAttempt.unit_id == unit_id)
+        ).scalar()
+        number = (last or 0) + 1
+        session.add(UnitAttempt(unit_id=unit_id, number=number, station=ctx.station, slot=ctx.slot))
+        return number
+
+
+def finish_attempt(
+    store: Store,
+    unit_id: int,
+    number: int,
+    *,
+    outcome: str,
+    reason: str | None,
+    measurements: Sequence[Mapping[str, Any]],
+) -> None:
+    """Close an attempt with its outcome and every measurement, in one transaction."""
+    with store.session() as session:
+        row = session.scalars(
+            select(UnitAttempt).where(UnitAttempt.unit_id == unit_id, UnitAttempt.number == number)
+        ).one()
+        row.outcome = outcome
+        row.reason = reason
+        row.finished_at = utcnow()
+        row.measurements = [
+            UnitMeasurement(
+                step=m.get("step") or None,
+                name=str(m["name"]),
+                value=m.get("value"),
+                unit=m.get("unit") or None,
+                low=m.get("low"),
+                high=m.get("high"),
+                equals=m.get("equals"),
+                regex=m.get("regex"),
+                verdict=str(m["verdict"]),
+                reason=m.get("reason"),
+            )
+            for m in measurements
+        ]
+
+
+def set_cloud(store: Store, unit_id: int, cloud: Mapping[str, Any], *, ctx: EventContext) -> None:
+    """Record what provisioning learned (product, group, name, state) on the unit."""
+    with store.session() as session:
+        row = session.get(Unit, unit_id)
+        if row is None:
+            raise LookupError(f"no unit {unit_id}")
+        row.cloud = dict(cloud)
+        _event(session, row, ctx, "cloud", str(cloud.get("state")), dict(cloud))
+
+
+def unit_by_serial(store: Store, serial: str) -> UnitView | None:
+    with store.session() as session:
+        row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
+        return _view(session, row) if row else None
+
+
+def find_unit(store: Store, ident: str) -> UnitView | None:
+    """A unit by serial, device ID, ICCID, IMEI or a linked part's serial."""
+    text = ident.strip()
+    with store.session() as session:
+        row = session.scalars(
+            select(Unit).where(
+                or_(
+                    Unit.serial_number == text.upper(),
+                    Unit.device_id == text.lower(),
+                    Unit.iccid == text,
+                    Unit.imei == text,
+                )
+            )
+        ).first()
+        if row is None:
+            row = session.scalars(
+                select(Unit).join(Part, Part.unit_id == Unit.id).where(Part.part_serial == text)
+            ).first()
+        return _view(session, row) if row else None
+
+
+def list_units(
+    store: Store, *, status: str | None = None, station: str | None = None, limit: int | None = None
+) -> list[UnitView]:
+    query = select(Unit).order_by(Unit.id)
+    if status is not None:
+        query = query.where(Unit.status == status)
+    if station is not None:
+        query = query.where(Unit.station == station)
+    if limit is not None:
+        query = query.limit(limit)
+    with store.session() as session:
+        return [_view(session, row) for row in session.scalars(query).all()]
+
+
+def unit_ids_in(store: Store, statuses: Iterable[str]) -> list[int]:
+    with store.session() as session:
+        return list(
+            session.scalars(
+                select(Unit.id).where(Unit.status.in_(list(statuses))).order_by(Unit.id)
+            ).all()
+        )
+
+
+def unit_attempts(store: Store, unit_id: int) -> list[AttemptView]:
+    with store.session() as session:
+        rows = session.scalars(
+            select(UnitAttempt).where(UnitAttempt.unit_id == unit_id).order_by(UnitAttempt.number)
+        ).all()
+        return [
+            AttemptView(
+                a.number,
+                a.outcome,
+                a.reason,
+                a.station,
+                a.slot,
+                a.started_at,
+                a.finished_at,
+                tuple(
+                    {
+                        "step": m.step,
+                        "name": m.name,
+                        "value": m.value,
+                        "unit": m.unit or "",
+                        "low": m.low,
+                        "high": m.high,
+                        "equals": m.equals,
+                        "regex": m.regex,
+                        "verdict": m.verdict,
+                        "reason": m.reason,
+                    }
+                    for m in a.measurements
+                ),
+            )
+            for a in rows
+        ]
+
+
+def unit_events(store: Store, unit_id: int) -> list[EventView]:
+    with store.session() as session:
+        rows = session.scalars(
+            select(Event).where(Event.unit_id == unit_id).order_by(Event.at, Event.id)
+        ).all()
+        return [
+            EventView(
+                e.at,
+                e.kind,
+                e.source,
+                (e.data or {}).get("slot"),
+                (e.data or {}).get("operator"),
+                e.message,
+            )
+            for e in rows
+        ]
