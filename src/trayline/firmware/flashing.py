@@ -33,14 +33,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trayline.core.modules import ModuleFunction, function_name
+from trayline.core.modules import ModuleFlag, ModuleFunction, function_name
 from trayline.core.platforms import (
     NRF52840_PLATFORM_IDS,
     USER_PART_COMPAT_ADDRESS,
     USER_PART_GEN3_ADDRESS,
     platform_name,
 )
-from trayline.core.versions import SemVer, device_os_for_system_module
 from trayline.firmware.bundle import LoadedBundle, load_bundle
 from trayline.firmware.diff import ReportedModule, modules_to_write
 from trayline.firmware.manifest import ManifestEntry
@@ -56,6 +55,7 @@ from trayline.store.flash_records import FlashRecordView, begin_flash, finish_fl
 
 __all__ = [
     "COMPAT_INVALIDATE_BYTES",
+    "NCP_UPDATES_REMOVED",
     "FlashFailed",
     "FlashReport",
     "PlannedModule",
@@ -68,8 +68,12 @@ __all__ = [
 COMPAT_INVALIDATE_BYTES = 4096
 """What particle-cli writes (0xFF) at 0xD4000 to retire a 128 KB user part (§2.1)."""
 
-_NCP_UPDATES_LAST = SemVer.parse("5.5.99")
-"""Tracker NCP updates are compiled out of Device OS 5.6.0 and later (§6)."""
+NCP_UPDATES_REMOVED = 5600
+"""System module versions from 5.6.0 on: Tracker NCP updates are compiled out (§6).
+
+System module numbers step to the next hundred every minor release
+(``core.versions``), so every 5.6.x prerelease or release is >= 5600.
+"""
 
 WRITE, SKIP, PENDING = "write", "skip", "pending"
 
@@ -101,10 +105,7 @@ def _is_ncp(entry: ManifestEntry) -> bool:
 
 
 def _ncp_allowed(system_version: int | None) -> bool:
-    if system_version is None:
-        return True
-    release = device_os_for_system_module(system_version)
-    return release is None or not release > _NCP_UPDATES_LAST
+    return system_version is None or system_version < NCP_UPDATES_REMOVED
 
 
 def plan_flash(
@@ -249,6 +250,43 @@ class FlashReport:
         }
 
 
+def _found_by_content(
+    programmer: Programmer,
+    entries: Sequence[ManifestEntry],
+    images: dict[int, bytes],
+    modules: list[ModuleOnDevice],
+) -> list[ModuleOnDevice]:
+    """Add the modules whose prefix is not written to flash, when their bytes are there.
+
+    A radio-stack module carries DROP_MODULE_INFO: its prefix never reaches the
+    device, so no scan can find it. Where the backend can read memory, the
+    bytes at its address are compared with the image instead — the device holds
+    this module exactly when they are equal.
+    """
+    if Capability.READ_MEMORY not in programmer.capabilities:
+        return modules
+    known = {m.key for m in modules if m.valid}
+    out = list(modules)
+    for e in entries:
+        if e.key in known or not e.flags & ModuleFlag.DROP_MODULE_INFO:
+            continue
+        image = images[e.position]
+        if programmer.read_memory(e.address, len(image)) == image:
+            out.append(
+                ModuleOnDevice(
+                    e.function,
+                    e.index,
+                    e.version,
+                    e.address,
+                    len(image),
+                    e.platform_id,
+                    e.module_sha256,
+                    True,
+                )
+            )
+    return out
+
+
 def _images(bundle: LoadedBundle) -> dict[int, bytes]:
     """Flash image per manifest position (the placements follow the entries' order)."""
     entries = bundle.info.entries
@@ -289,7 +327,10 @@ def flash_bundle(
     info = bundle.info
     caps = programmer.capabilities
     device_id = str(programmer.read_device_id())
-    on_device = programmer.read_modules() if Capability.READ_MODULES in caps else None
+    images = _images(bundle)
+    on_device = None
+    if Capability.READ_MODULES in caps:
+        on_device = _found_by_content(programmer, info.entries, images, programmer.read_modules())
     if on_device is not None and (problem := platform_problem(info.platform_id, on_device)):
         raise FlashFailed(f"{device_id}: {problem}; nothing written", slot=slot, record=None)
     plan = plan_flash(
@@ -318,9 +359,9 @@ def flash_bundle(
     )
     report.record_id = record_id
     try:
-        _execute(programmer, plan, _images(bundle), invalidate, report, slot)
+        _execute(programmer, plan, images, invalidate, report, slot)
         expected = [p.entry for p in plan if p.action != PENDING]
-        _check_readback(programmer, expected, slot)
+        _check_readback(programmer, expected, images, slot)
     except ProgrammerError as exc:
         report.seconds = time.perf_counter() - started
         view = _finish(store, record_id, report, plan, error=str(exc))
@@ -370,14 +411,18 @@ def _execute(
 
 
 def _check_readback(
-    programmer: Programmer, expected: Sequence[ManifestEntry], slot: str | None
+    programmer: Programmer,
+    expected: Sequence[ManifestEntry],
+    images: dict[int, bytes],
+    slot: str | None,
 ) -> None:
     caps = programmer.capabilities
     if Capability.RESET in caps:
         programmer.reset()
     if Capability.READ_MODULES not in caps:
         return
-    problems = readback_problems(expected, programmer.read_modules())
+    after = _found_by_content(programmer, expected, images, programmer.read_modules())
+    problems = readback_problems(expected, after)
     if problems:
         raise FlashFailed("read-back after reset: " + "; ".join(problems), slot=slot, record=None)
 
