@@ -17,7 +17,6 @@ file named, instead of being flashed.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from trayline import settings
 from trayline.core.modules import ModuleError, parse_module
 from trayline.core.skus import Sku
 from trayline.core.versions import SemVer, device_os_for_system_module
@@ -81,9 +81,9 @@ class LoadedBundle:
 
 def bundle_dir(url: str) -> Path:
     """Where bundle files live for the database at ``url`` (see the module docstring)."""
-    explicit = os.environ.get("TRAYLINE_BUNDLE_DIR")
-    if explicit:
-        return Path(explicit)
+    explicit = settings.bundle_dir()
+    if explicit is not None:
+        return explicit
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         return Path(str(parsed.database)).resolve().parent / "trayline-bundles"

@@ -13,9 +13,11 @@ builder calls it.
 from __future__ import annotations
 
 import hashlib
-import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
+
+from trayline import settings
 
 __all__ = ["AccessToken", "TokenError", "token_from_env", "token_from_file"]
 
@@ -35,6 +37,13 @@ class AccessToken:
         value = value.strip()
         if not value or any(c.isspace() for c in value) or not value.isprintable():
             raise TokenError("the access token is empty or contains spaces or control characters")
+        if not all("!" <= c <= "~" for c in value):
+            # Particle tokens are ASCII letters and digits; anything else cannot go in an
+            # HTTP header and would fail deep inside the HTTP library instead of here.
+            raise TokenError(
+                "the access token contains non-ASCII characters; a Particle token is letters "
+                "and digits only: copy it again from the console or `particle token create`"
+            )
         self._value = value
 
     def reveal(self) -> str:
@@ -61,9 +70,10 @@ class AccessToken:
         raise TypeError("an AccessToken is not serialisable")
 
 
-def token_from_env(environ: dict[str, str] | None = None) -> AccessToken | None:
-    value = (environ if environ is not None else os.environ).get(ENV_VAR)
-    return AccessToken(value) if value and value.strip() else None
+def token_from_env(environ: Mapping[str, str] | None = None) -> AccessToken | None:
+    """``PARTICLE_ACCESS_TOKEN`` (read by :mod:`trayline.settings`), or ``None`` if unset."""
+    value = settings.access_token(environ)
+    return AccessToken(value) if value else None
 
 
 def token_from_file(path: Path) -> AccessToken:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
@@ -34,7 +33,7 @@ from urllib.parse import quote
 
 import httpx
 
-from trayline import __version__
+from trayline import __version__, settings
 from trayline.core.ids import SerialNumber
 from trayline.particle.auth import AccessToken
 from trayline.particle.errors import (
@@ -77,7 +76,7 @@ log = logging.getLogger(__name__)
 
 def api_url_from_env(explicit: str | None = None) -> str:
     """``PARTICLE_API_URL`` or the real API."""
-    return (explicit or os.environ.get("PARTICLE_API_URL") or DEFAULT_API_URL).rstrip("/")
+    return (explicit or settings.api_url() or DEFAULT_API_URL).rstrip("/")
 
 
 class SerialBudgetExhausted(CloudError):

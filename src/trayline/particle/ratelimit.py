@@ -29,14 +29,19 @@ lookup, implemented in memory here and persistently in the store.
 from __future__ import annotations
 
 import asyncio
-import os
-import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+
+from trayline import settings
+from trayline.core.ratelimits import (
+    DEFAULT_RATE_LIMIT,
+    SERIAL_LOOKUP_LIMIT,
+    InvalidRateLimit,
+    RateLimit,
+)
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
@@ -49,63 +54,12 @@ __all__ = [
     "rate_limit_from_env",
 ]
 
-_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|sec|seconds?|m|min|minutes?|h|hours?)?\s*")
-_UNIT_SECONDS = {
-    "s": 1,
-    "sec": 1,
-    "second": 1,
-    "seconds": 1,
-    "m": 60,
-    "min": 60,
-    "minute": 60,
-    "minutes": 60,
-    "h": 3600,
-    "hour": 3600,
-    "hours": 3600,
-}
-
-
-class InvalidRateLimit(ValueError):
-    """A ``REQUESTS/SECONDS`` string that cannot be read."""
-
-
-@dataclass(frozen=True, slots=True)
-class RateLimit:
-    """``requests`` allowed in any window of ``seconds``."""
-
-    requests: int
-    seconds: float
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        """Read ``10000/300`` (seconds), also ``50/1h`` or ``600/5m``."""
-        match = _RATE.fullmatch(text)
-        if not match:
-            raise InvalidRateLimit(
-                f"{text!r} is not a rate limit: expected REQUESTS/SECONDS, e.g. 10000/300"
-            )
-        requests = int(match[1])
-        seconds = float(match[2]) * _UNIT_SECONDS.get(match[3] or "s", 1)
-        if requests < 1 or seconds <= 0:
-            raise InvalidRateLimit(f"{text!r}: requests and seconds must both be positive")
-        return cls(requests, seconds)
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds
-
-    def __str__(self) -> str:
-        return f"{self.requests}/{self.seconds:g}"
-
-
-DEFAULT_RATE_LIMIT = RateLimit(10_000, 300)
-SERIAL_LOOKUP_LIMIT = RateLimit(50, 3600)
-
 
 def rate_limit_from_env(explicit: str | None = None) -> RateLimit:
     """``--rate-limit``, then ``TRAYLINE_RATE_LIMIT``, then the documented 10,000/300."""
-    text = explicit or os.environ.get("TRAYLINE_RATE_LIMIT")
-    return RateLimit.parse(text) if text else DEFAULT_RATE_LIMIT
+    if explicit:
+        return RateLimit.parse(explicit)
+    return settings.rate_limit() or DEFAULT_RATE_LIMIT
 
 
 class RateLimiter:

@@ -14,7 +14,6 @@ upgrade`` does the same explicitly.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +39,8 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session, sessionmaker
 
+from trayline import settings
+
 DEFAULT_URL = "sqlite:///trayline.db"
 MIGRATIONS = Path(__file__).with_name("migrations")
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
@@ -57,7 +58,7 @@ class StoreError(Exception):
 
 def database_url(explicit: str | None = None) -> str:
     """The URL to use: an explicit ``--db``, then ``TRAYLINE_DATABASE_URL``, then the default."""
-    return explicit or os.environ.get("TRAYLINE_DATABASE_URL") or DEFAULT_URL
+    return explicit or settings.database_url() or DEFAULT_URL
 
 
 def redact(url: str) -> str:

@@ -13,35 +13,26 @@ while running through ``POST /_emulator/faults``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from trayline.core.ratelimits import RateLimit
 
 __all__ = ["EmulatorConfig", "ImportBucket", "parse_rate_limit"]
 
 ImportBucket = Literal["invalidDeviceIds", "nonmemberDeviceIds"]
 
-_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|hour)?\s*")
-_UNIT_SECONDS = {
-    None: 1.0,
-    "s": 1.0,
-    "sec": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "h": 3600.0,
-    "hour": 3600.0,
-}
-
 
 def parse_rate_limit(text: str) -> tuple[int, float]:
-    """``"10000/300"`` → ``(10000, 300.0)``: REQUESTS per SECONDS (``s``/``m``/``h`` allowed)."""
-    match = _RATE.fullmatch(text)
-    if not match or int(match.group(1)) < 1 or float(match.group(2)) <= 0:
-        raise ValueError(
-            f"{text!r} is not a rate limit: expected REQUESTS/SECONDS, e.g. 10000/300 or 50/1h"
-        )
-    return int(match.group(1)), float(match.group(2)) * _UNIT_SECONDS[match.group(3)]
+    """``"10000/300"`` → ``(10000, 300.0)``: REQUESTS per SECONDS (``s``/``m``/``h`` allowed).
+
+    The grammar is :class:`trayline.core.ratelimits.RateLimit`'s, the one parser
+    every rate-limit option shares; a bad value raises its ``InvalidRateLimit``
+    (a ``ValueError``).
+    """
+    limit = RateLimit.parse(text)
+    return limit.requests, limit.seconds
 
 
 @dataclass
