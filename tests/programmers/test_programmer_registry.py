@@ -39,8 +39,9 @@ def test_registered_backend_is_opened_with_the_request() -> None:
     opened: list[OpenRequest] = []
     register_backend(_fake_backend("test-fake-1", opened))
     with pytest.raises(RuntimeError, match="stop here"):
-        open_programmer("test-fake-1", "P1", slot="slot 2", platform_id=13,
-                        options={"speed": "4000"})
+        open_programmer(
+            "test-fake-1", "P1", slot="slot 2", platform_id=13, options={"speed": "4000"}
+        )
     (request,) = opened
     assert (request.probe_id, request.slot, request.platform_id) == ("P1", "slot 2", 13)
     assert request.option("speed", "1000") == "4000"
@@ -53,8 +54,7 @@ def test_unknown_option_is_refused_before_opening() -> None:
     opened: list[OpenRequest] = []
     register_backend(_fake_backend("test-fake-2", opened))
     with pytest.raises(BadBackendOption, match="slot 4: backend 'test-fake-2' has no option spede"):
-        open_programmer("test-fake-2", "P1", slot="slot 4", platform_id=13,
-                        options={"spede": "1"})
+        open_programmer("test-fake-2", "P1", slot="slot 4", platform_id=13, options={"spede": "1"})
     assert opened == []
 
 
@@ -66,8 +66,8 @@ def test_double_registration_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["openocd", "nrfjprog", "jlink", "pyocd", "particle-usb", "daplink-drive",
-             "stm32-programmer"],
+    "name",
+    ["openocd", "nrfjprog", "jlink", "pyocd", "particle-usb", "daplink-drive", "stm32-programmer"],
 )
 def test_builtin_backends_load_lazily(name: str) -> None:
     backend = registry.get_backend(name)

@@ -38,12 +38,17 @@ def test_gen3_finds_bootloader_system_and_compat_user_part() -> None:
 
 def test_tracker_user_part_at_b4000() -> None:
     flash = gen3_image()
-    for name in ("tracker-bootloader@5.6.0.bin", "tracker-system-part1@3.1.0-alpha.2.bin",
-                 "tracker-max-size@5.5.0-rc.1.bin"):
+    for name in (
+        "tracker-bootloader@5.6.0.bin",
+        "tracker-system-part1@3.1.0-alpha.2.bin",
+        "tracker-max-size@5.5.0-rc.1.bin",
+    ):
         flash.place(fixture(name))
     found = scan_modules(flash.read, 26)
     assert [(m.function, m.index, m.address) for m in found] == [
-        (4, 1, 0x30000), (5, 2, 0xB4000), (2, 0, 0xF4000),
+        (4, 1, 0x30000),
+        (5, 2, 0xB4000),
+        (2, 0, 0xF4000),
     ]
     # The 256 KB user part covers 0xD4000: that slot is not read as a module of its own.
     assert not any(addr == 0xD4000 for addr, _ in flash.reads)
@@ -97,8 +102,16 @@ def test_fast_scan_trusts_stored_sha_without_reading_the_body() -> None:
 
 def _electron_set() -> dict[str, bytes]:
     def mod(function: int, index: int, start: int, offset: int, version: int) -> bytes:
-        return build_module(platform=10, function=function, index=index, version=version,
-                            start=start, prefix_offset=offset, body=2048, seed=index)
+        return build_module(
+            platform=10,
+            function=function,
+            index=index,
+            version=version,
+            start=start,
+            prefix_offset=offset,
+            body=2048,
+            seed=index,
+        )
 
     return {
         "bootloader": mod(2, 0, 0x08000000, 0x184, 1003),

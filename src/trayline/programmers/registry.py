@@ -79,6 +79,19 @@ class OpenRequest:
     def option(self, key: str, default: str) -> str:
         return self.options.get(key, default)
 
+    def number(self, key: str, default: float) -> float:
+        """A positive numeric option (speed, timeout); :class:`BadBackendOption` otherwise."""
+        text = self.options.get(key)
+        if text is None:
+            return default
+        try:
+            value = float(text)
+        except ValueError:
+            raise BadBackendOption(f"{self.slot}: option {key}={text!r} is not a number") from None
+        if not value > 0:
+            raise BadBackendOption(f"{self.slot}: option {key}={text!r} must be positive")
+        return value
+
     def check_options(self, known: frozenset[str], backend: str) -> None:
         """Refuse option keys the backend does not read: a typo must not pass silently."""
         unknown = sorted(set(self.options) - known)

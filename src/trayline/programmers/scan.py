@@ -80,7 +80,7 @@ class _Prefix:
 
 
 def _prefix_at(head: bytes, offset: int, region: FlashRegion) -> _Prefix | None:
-    """The prefix at ``offset`` if it belongs to ``region``; ``None`` for erased or foreign bytes."""
+    """The prefix at ``offset`` if it belongs to ``region``; ``None`` for erased/foreign bytes."""
     if offset + PREFIX_SIZE > len(head):
         return None
     start, end, _mcu, _flags, version, platform, function, index = _PREFIX.unpack_from(head, offset)

@@ -1,0 +1,81 @@
+"""Test doubles for tool backends: a runner that plays recorded transcripts, and a fake executable.
+
+A transcript file (tests/programmers/transcripts/<tool>/<case>.txt) is what the
+tool printed, preceded by header lines starting with ``# ``: the first says
+which tool version or source it imitates, ``# exit: N`` gives the exit code
+(``# exit: timeout`` makes the runner behave as if the timeout expired: no exit
+code, the output so far).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from trayline.programmers.tool import RawRun
+
+TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
+
+
+def load_transcript(name: str) -> RawRun:
+    """``openocd/nrf52-mdb-device-id`` → the recorded output and exit code."""
+    lines = (TRANSCRIPTS / f"{name}.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+    code: int | None = 0
+    body_start = 0
+    for i, line in enumerate(lines):
+        if not line.startswith("# "):
+            body_start = i
+            break
+        if line.startswith("# exit:"):
+            value = line.split(":", 1)[1].strip()
+            code = None if value == "timeout" else int(value)
+    else:
+        body_start = len(lines)
+    assert lines[0].startswith("# imitates"), f"{name}: first line must say what it imitates"
+    return RawRun(code, "".join(lines[body_start:]))
+
+
+@dataclass
+class Call:
+    argv: tuple[str, ...]
+    timeout: float
+    stdin: str | None
+    cwd: Path | None
+
+
+Response = str | RawRun | Callable[[Sequence[str]], RawRun]
+
+
+@dataclass
+class FakeRunner:
+    """Answers each run with the next response: a transcript name, a RawRun, or a callable."""
+
+    responses: list[Response] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+
+    def __call__(
+        self, argv: Sequence[str], *, timeout: float, stdin: str | None, cwd: Path | None
+    ) -> RawRun:
+        self.calls.append(Call(tuple(argv), timeout, stdin, cwd))
+        assert self.responses, f"unexpected run: {list(argv)}"
+        response = self.responses.pop(0)
+        if isinstance(response, str):
+            return load_transcript(response)
+        if isinstance(response, RawRun):
+            return response
+        return response(argv)
+
+    @property
+    def argvs(self) -> list[list[str]]:
+        """Each call's arguments without the executable."""
+        return [list(c.argv[1:]) for c in self.calls]
+
+
+def fake_executable(folder: Path, name: str) -> str:
+    path = folder / name
+    path.write_text("#!/bin/sh\nexit 99\n")
+    path.chmod(0o755)
+    assert os.access(path, os.X_OK)
+    return str(path)
