@@ -1,0 +1,310 @@
+"""A virtual tray: a folder that holds a tray's devices, shared safely by several processes.
+
+Layout of ``DIR`` (docs/virtual.md)::
+
+    tray.csv          Device ID, Serial Number, ICCID — the list Particle emails with a tray
+    stickers.txt      one data-matrix text per unit: "SERIAL SECRET" (Gen 3) or "SERIAL" (Gen 2)
+    devices.json      the contract: identities, faults, readings (edited by other tools)
+    ports.json        {device_id: "/dev/pts/N"} while `trayline virtual serve DIR` runs
+    devices/<id>/flash.bin    the internal flash image (1 MiB, from the flash base address)
+    devices/<id>/dct.bin      Gen 3 DCT view (DFU alt 1, 16 KB)
+    devices/<id>/state.json   mode, UICR words, fault counters, NCP version
+    devices/<id>/lock         fcntl lock: one process at a time changes this device
+
+What one process flashed, the next one reads: every change happens inside
+:meth:`Tray.session`, which takes the device's exclusive ``flock``, loads the
+device from its files, lets the caller act, and writes back what changed with
+:func:`trayline.durable.write_atomically` (temp file, fsync, rename) — so a
+second process never sees half an image, and a process killed mid-session
+leaves the old one. ``devices.json`` is re-read and validated on every load,
+so an edit made between two operations takes effect at the next one.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import json
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from trayline.core.skus import Sku
+from trayline.core.versions import InvalidVersion, SemVer
+from trayline.durable import write_atomically
+from trayline.virtual.device import DeviceMode, DeviceState, Faults, VirtualDevice
+from trayline.virtual.factory import (
+    factory_device_os,
+    factory_modules,
+    install_module,
+    ncp_version_for,
+)
+from trayline.virtual.identity import make_identity
+from trayline.virtual.memory import Flash, geometry_for
+from trayline.virtual.records import DeviceRecord, TrayFileError, dump_records, read_records
+
+__all__ = ["FactoryOptions", "Tray", "TrayFileError"]
+
+DEVICES_JSON = "devices.json"
+PORTS_JSON = "ports.json"
+
+
+@dataclass(frozen=True, slots=True)
+class FactoryOptions:
+    """How fresh devices start.
+
+    ``device_os``: the release in flash (``None``: :func:`factory_device_os`
+    for the SKU); ``blank``: erased flash instead of Device OS + Tinker (a chip
+    straight from assembly); ``mode``: force a start mode instead of the boot
+    rule (Gen 3 below 4.0 with setup not done comes up listening).
+    """
+
+    device_os: str | None = None
+    blank: bool = False
+    mode: DeviceMode | None = None
+
+
+def _state_to_json(state: DeviceState) -> dict[str, Any]:
+    data = asdict(state)
+    data["mode"] = str(state.mode)
+    data["uicr"] = {f"{k:#010x}": v for k, v in sorted(state.uicr.items())}
+    return data
+
+
+def _state_from_json(raw: dict[str, Any], where: str) -> DeviceState:
+    try:
+        return DeviceState(
+            mode=DeviceMode(raw.get("mode", "normal")),
+            uicr={int(k, 16): int(v) for k, v in raw.get("uicr", {}).items()},
+            connect_failures_used=int(raw.get("connect_failures_used", 0)),
+            bit_flips_used=int(raw.get("bit_flips_used", 0)),
+            ncp_version=raw.get("ncp_version"),
+            claimed=bool(raw.get("claimed", False)),
+            boots=int(raw.get("boots", 0)),
+        )
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise TrayFileError(f"{where}: bad device state ({exc})") from None
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """What a session started from, to write back only what changed."""
+
+    image: bytes
+    dct: bytes
+    state: bytes
+    faults: Faults
+
+    @classmethod
+    def of(cls, device: VirtualDevice) -> _Snapshot:
+        state = (json.dumps(_state_to_json(device.state), indent=2) + "\n").encode()
+        return cls(device.flash.image(), bytes(device.dct), state, replace(device.faults))
+
+
+class Tray:
+    """The devices of one tray folder. Cheap to construct; every read goes to the files."""
+
+    def __init__(self, folder: Path | str) -> None:
+        self.folder = Path(folder)
+
+    # -- files ---------------------------------------------------------------------------
+
+    @property
+    def devices_json(self) -> Path:
+        return self.folder / DEVICES_JSON
+
+    @property
+    def ports_json(self) -> Path:
+        return self.folder / PORTS_JSON
+
+    def device_dir(self, device_id: str) -> Path:
+        return self.folder / "devices" / device_id
+
+    def flash_path(self, device_id: str) -> Path:
+        return self.device_dir(device_id) / "flash.bin"
+
+    def records(self) -> list[DeviceRecord]:
+        """``devices.json``, validated (raises :class:`TrayFileError` with one line)."""
+        return read_records(self.devices_json)
+
+    def record(self, device_id: str) -> DeviceRecord:
+        wanted = device_id.strip().lower()
+        for record in self.records():
+            if record.device_id == wanted:
+                return record
+        raise TrayFileError(f"{self.devices_json}: no device {device_id} in this tray")
+
+    def device_ids(self) -> list[str]:
+        return [r.device_id for r in self.records()]
+
+    def ports(self) -> dict[str, str]:
+        """``{device_id: pty path}`` published by a running ``trayline virtual serve``."""
+        try:
+            data = json.loads(self.ports_json.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            raise TrayFileError(f"{self.ports_json}: unreadable ({exc})") from None
+        if not isinstance(data, dict):
+            raise TrayFileError(f"{self.ports_json}: expected an object of device ID -> port")
+        return {str(k): str(v) for k, v in data.items()}
+
+    def publish_ports(self, ports: dict[str, str]) -> None:
+        write_atomically(self.ports_json, (json.dumps(ports, indent=2) + "\n").encode())
+
+    # -- locking, loading, saving --------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, path: Path) -> Iterator[None]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+    def _load(self, record: DeviceRecord) -> VirtualDevice:
+        folder = self.device_dir(record.device_id)
+        geometry = geometry_for(record.identity.platform_id)
+        try:
+            image = (folder / "flash.bin").read_bytes()
+            dct = (folder / "dct.bin").read_bytes()
+            state_raw = json.loads((folder / "state.json").read_text())
+        except FileNotFoundError as exc:
+            raise TrayFileError(
+                f"{exc.filename}: missing (the tray folder is incomplete)"
+            ) from None
+        except (OSError, ValueError) as exc:
+            raise TrayFileError(f"{folder}: unreadable device files ({exc})") from None
+        if len(image) != geometry.size:
+            raise TrayFileError(
+                f"{folder / 'flash.bin'}: {len(image)} bytes, expected {geometry.size}"
+            )
+        return VirtualDevice(
+            record.identity,
+            flash=Flash(geometry, image),
+            dct=dct,
+            state=_state_from_json(state_raw, str(folder / "state.json")),
+            faults=record.faults,
+            readings=record.readings,
+        )
+
+    def _save(self, device: VirtualDevice, before: _Snapshot | None) -> None:
+        folder = self.device_dir(device.device_id)
+        image = device.flash.image()
+        if before is None or image != before.image:
+            write_atomically(folder / "flash.bin", image)
+        if before is None or bytes(device.dct) != before.dct:
+            write_atomically(folder / "dct.bin", bytes(device.dct))
+        state = (json.dumps(_state_to_json(device.state), indent=2) + "\n").encode()
+        if before is None or state != before.state:
+            write_atomically(folder / "state.json", state)
+        if before is not None and device.faults != before.faults:
+            self.update_record(device.device_id, faults=device.faults)
+
+    def load(self, device_id: str) -> VirtualDevice:
+        """A snapshot of the device (under its lock, so never half-written); not saved back."""
+        record = self.record(device_id)
+        with self._locked(self.device_dir(record.device_id) / "lock"):
+            return self._load(record)
+
+    @contextmanager
+    def session(self, device_id: str) -> Iterator[VirtualDevice]:
+        """Lock the device, load it, yield it, save what changed — even if the caller raised
+        a device error after changing flash (a half-done write stays half-done, as on
+        hardware). Other processes wait for the lock."""
+        record = self.record(device_id)
+        with self._locked(self.device_dir(record.device_id) / "lock"):
+            device = self._load(record)
+            before = _Snapshot.of(device)
+            try:
+                yield device
+            finally:
+                self._save(device, before)
+
+    def update_record(self, device_id: str, **changes: Any) -> None:
+        """Change one device's entry of ``devices.json`` (faults, readings) atomically."""
+        with self._locked(self.folder / ".devices.lock"):
+            records = self.records()
+            for record in records:
+                if record.device_id == device_id:
+                    for name, value in changes.items():
+                        setattr(record, name, value)
+            write_atomically(self.devices_json, dump_records(records))
+
+    # -- creating a tray -------------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        folder: Path | str,
+        sku: Sku,
+        count: int,
+        *,
+        seed: int | None = None,
+        options: FactoryOptions | None = None,
+    ) -> Tray:
+        """Make ``count`` fresh devices of ``sku`` in ``folder`` (which must not hold a tray)."""
+        options = options or FactoryOptions()
+        tray = cls(folder)
+        if tray.devices_json.exists():
+            raise TrayFileError(f"{tray.devices_json}: a tray already exists here")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        try:
+            release = (
+                SemVer.parse(options.device_os) if options.device_os else factory_device_os(sku)
+            )
+        except InvalidVersion as exc:
+            raise ValueError(str(exc)) from None
+        modules = [] if options.blank else factory_modules(sku.platform_id, release)
+        rng = random.Random(seed)
+        records: list[DeviceRecord] = []
+        seen: set[str] = set()
+        while len(records) < count:
+            identity = make_identity(sku, rng)
+            if identity.device_id in seen or identity.serial_number in seen:
+                continue
+            seen.update((identity.device_id, identity.serial_number))
+            records.append(DeviceRecord(identity))
+        for record in records:
+            device = VirtualDevice(record.identity)
+            device.write_factory_uicr()
+            for module in modules:
+                install_module(device, module)
+            device.state.ncp_version = ncp_version_for(sku, release)
+            device.boot()
+            device.state.boots = 0
+            if options.mode is not None:
+                device.enter_mode(options.mode)
+            tray._save(device, None)
+        write_atomically(tray.folder / "tray.csv", tray_csv(records))
+        write_atomically(tray.folder / "stickers.txt", stickers(records))
+        write_atomically(tray.devices_json, dump_records(records))
+        return tray
+
+
+def tray_csv(records: list[DeviceRecord]) -> bytes:
+    """The tray list as Particle emails it: ``Device ID,Serial Number,ICCID``."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(["Device ID", "Serial Number", "ICCID"])
+    for record in records:
+        ident = record.identity
+        writer.writerow([ident.device_id, ident.serial_number, ident.iccid])
+    return buffer.getvalue().encode()
+
+
+def stickers(records: list[DeviceRecord]) -> bytes:
+    """What a scanner reads from each unit's data-matrix sticker, one per line."""
+    lines = []
+    for record in records:
+        ident = record.identity
+        secret = f" {ident.mobile_secret}" if ident.mobile_secret else ""
+        lines.append(f"{ident.serial_number}{secret}\n")
+    return "".join(lines).encode()
