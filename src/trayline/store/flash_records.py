@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from trayline.store.db import Store
 from trayline.store.models.base import utcnow
@@ -151,6 +151,11 @@ def finish_flash(
     if status not in ("done", "failed"):
         raise ValueError(f"a flash ends done or failed, not {status!r}")
     with store.session() as session:
+        # Write first: on SQLite a transaction that reads and then writes fails with
+        # "database is locked" (no busy wait) when another slot committed in between.
+        session.execute(
+            update(FlashRecord).where(FlashRecord.id == record_id).values(status=status)
+        )
         row = session.get(FlashRecord, record_id)
         if row is None:
             raise LookupError(f"no flash record {record_id}")
