@@ -1,4 +1,4 @@
-"""Test plans from trayline.toml: the documented example parses; every mistake names its key path."""
+"""Test plans from trayline.toml: the documented example parses; mistakes name their key path."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The test-plan runner against an in-memory test firmware: pass, limits, timeouts, garbage, retries."""
+"""The test-plan runner against an in-memory test firmware: limits, timeouts, garbage, retries."""
 
 from __future__ import annotations
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 from trayline.station.testplan import InstrumentSpec
 
+_SCPI_ERROR_RE = re.compile(r'\s*[+-]?\d+\s*,\s*".*"\s*')
 _NUMBER_RE = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
 SCPI_OVERLOAD = 9.9e37
 """SCPI's "overload / not a number" reading (IEEE 488.2): never a real value."""
@@ -46,8 +47,12 @@ def parse_scpi_number(reply: str) -> float:
     """The first number of an instrument reply; ValueError when there is none.
 
     ``+1.23450000E-05`` → 1.2345e-05; ``-70.5,DBM`` → -70.5. The SCPI overload
-    value 9.9E37 is refused (the range was too small or the input open).
+    value 9.9E37 is refused (the range was too small or the input open), and so
+    is an error-queue entry (``-113,"Undefined header"``), which begins with a
+    number too.
     """
+    if _SCPI_ERROR_RE.fullmatch(reply):
+        raise ValueError(f"an error message {reply.strip()[:60]!r}, not a reading")
     match = _NUMBER_RE.match(reply)
     if match is None:
         raise ValueError(f"not a number: {reply.strip()[:40]!r}")
@@ -112,12 +117,14 @@ class VisaInstruments:
             except (pyvisa.errors.Error, OSError, ValueError) as exc:
                 where = f" with backend {spec.backend!r}" if spec.backend else ""
                 raise InstrumentError(
-                    f"cannot open instrument {spec.name} at {spec.resource}{where}: {exc}"
+                    f"cannot open instrument {spec.name} at {spec.resource}{where}: "
+                    f"{_one_line(exc)}"
                 ) from None
             self._open[spec.name] = resource
             return resource
 
     def close(self) -> None:
+        """Close every instrument opened (errors while closing are ignored)."""
         with self._guard:
             for resource in self._open.values():
                 # closing a broken instrument must not mask the step's result
@@ -128,3 +135,11 @@ class VisaInstruments:
                 with contextlib.suppress(Exception):
                     manager.close()
             self._managers.clear()
+
+
+def _one_line(exc: BaseException) -> str:
+    """A VISA library's error as one line (pyvisa-sim puts a whole traceback in its message)."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename:
+        return f"{exc.strerror}: {exc.filename}"
+    text = str(exc).split("'Traceback", 1)[0].strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:200]
