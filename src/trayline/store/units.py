@@ -19,12 +19,13 @@ Readers get plain frozen dataclasses (:class:`UnitView`), never live ORM rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,7 @@ from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasu
 
 __all__ = [
     "AttemptView",
+    "DeviceClaimed",
     "EventContext",
     "EventView",
     "LeaseLost",
@@ -43,6 +45,7 @@ __all__ = [
     "advance",
     "find_unit",
     "finish_attempt",
+    "identify",
     "link_part",
     "list_units",
     "open_attempt",
@@ -126,6 +129,23 @@ class EventView:
     detail: str | None
 
 
+@contextmanager
+def _writing(store: Store) -> Iterator[Session]:
+    """A session that holds SQLite's write lock from its first statement.
+
+    SQLite's deferred ``BEGIN`` takes the write lock at the first write; a
+    transaction that read first and then writes can fail at once with
+    "database is locked" when another connection wrote in between (no busy
+    wait is possible then). A no-op ``UPDATE`` as the first statement takes the
+    lock up front, waiting on ``busy_timeout`` like any writer. PostgreSQL needs
+    nothing: its row locks and constraints do the work.
+    """
+    with store.session() as session:
+        if store.engine.dialect.name == "sqlite":
+            session.execute(text("UPDATE units SET id = id WHERE 0 = 1"))
+        yield session
+
+
 def _view(session: Session, row: Unit) -> UnitView:
     parts = session.execute(
         select(Part.kind, Part.part_serial).where(Part.unit_id == row.id).order_by(Part.id)
@@ -194,7 +214,7 @@ def register_unit(
     """The unit for ``serial``, created in status ``scanned`` if new; returns (unit, created)."""
     for _ in range(2):
         try:
-            with store.session() as session:
+            with _writing(store) as session:
                 row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
                 if row is not None:
                     return _view(session, row), False
@@ -231,7 +251,7 @@ def link_part(
 ) -> bool:
     """Link a part; False when this unit already has it, :class:`PartTaken` when another does."""
     try:
-        with store.session() as session:
+        with _writing(store) as session:
             unit = session.get(Unit, unit_id)
             if unit is None:
                 raise LookupError(f"no unit {unit_id}")
@@ -280,7 +300,7 @@ def take_lease(
     both get it.
     """
     now = utcnow()
-    with store.session() as session:
+    with _writing(store) as session:
         current = session.execute(
             select(Unit.lease_owner, Unit.lease_until).where(Unit.id == unit_id)
         ).first()
@@ -306,7 +326,7 @@ def take_lease(
 
 
 def release_lease(store: Store, unit_id: int, owner: str) -> None:
-    with store.session() as session:
+    with _writing(store) as session:
         session.execute(
             update(Unit)
             .where(Unit.id == unit_id, Unit.lease_owner == owner)
@@ -332,7 +352,7 @@ def advance(
     With ``owner`` the update only happens while that owner holds the lease;
     otherwise :class:`LeaseLost`.
     """
-    with store.session() as session:
+    with _writing(store) as session:
         query = select(Unit).where(Unit.id == unit_id)
         row = session.scalars(query.with_for_update()).first()
         if row is None:
@@ -360,7 +380,7 @@ def add_event(
     data: Mapping[str, Any] | None = None,
 ) -> None:
     """An event that changes no status (an intent, a refusal, an operator note)."""
-    with store.session() as session:
+    with _writing(store) as session:
         row = session.get(Unit, unit_id)
         if row is None:
             raise LookupError(f"no unit {unit_id}")
@@ -369,7 +389,7 @@ def add_event(
 
 def open_attempt(store: Store, unit_id: int, ctx: EventContext) -> int:
     """The attempt in progress (an interrupted one is continued) or a new one; its number."""
-    with store.session() as session:
+    with _writing(store) as session:
         running = session.scalars(
             select(UnitAttempt).where(
                 UnitAttempt.unit_id == unit_id, UnitAttempt.outcome == "running"
@@ -395,7 +415,7 @@ def finish_attempt(
     measurements: Sequence[Mapping[str, Any]],
 ) -> None:
     """Close an attempt with its outcome and every measurement, in one transaction."""
-    with store.session() as session:
+    with _writing(store) as session:
         row = session.scalars(
             select(UnitAttempt).where(UnitAttempt.unit_id == unit_id, UnitAttempt.number == number)
         ).one()
@@ -421,7 +441,7 @@ def finish_attempt(
 
 def set_cloud(store: Store, unit_id: int, cloud: Mapping[str, Any], *, ctx: EventContext) -> None:
     """Record what provisioning learned (product, group, name, state) on the unit."""
-    with store.session() as session:
+    with _writing(store) as session:
         row = session.get(Unit, unit_id)
         if row is None:
             raise LookupError(f"no unit {unit_id}")
@@ -529,3 +549,32 @@ def unit_events(store: Store, unit_id: int) -> list[EventView]:
             )
             for e in rows
         ]
+
+
+class DeviceClaimed(Exception):
+    """The device ID read from silicon already belongs to another unit."""
+
+    def __init__(self, device_id: str, holder: str) -> None:
+        super().__init__(f"device {device_id} already belongs to unit {holder}")
+        self.device_id = device_id
+        self.holder = holder
+
+
+def identify(store: Store, unit_id: int, device_id: str, *, ctx: EventContext) -> None:
+    """Record the device ID read from silicon on the unit (once; a repeat is a no-op)."""
+    try:
+        with _writing(store) as session:
+            row = session.get(Unit, unit_id)
+            if row is None:
+                raise LookupError(f"no unit {unit_id}")
+            if row.device_id == device_id:
+                return
+            row.device_id = device_id
+            session.flush()
+            _event(session, row, ctx, "identified", f"device ID {device_id} read from silicon")
+    except IntegrityError:
+        with store.session() as session:
+            holder = session.execute(
+                select(Unit.serial_number).where(Unit.device_id == device_id)
+            ).scalar()
+        raise DeviceClaimed(device_id, holder or "(unknown)") from None

@@ -21,28 +21,28 @@ down_revision = "0004_flash_records"
 branch_labels = None
 depends_on = None
 
-_UNIT_COLUMNS = (
-    sa.Column("reason", sa.Text(), nullable=True),
-    sa.Column("station", sa.String(length=64), nullable=True),
-    sa.Column("slot", sa.String(length=64), nullable=True),
-    sa.Column("expected_device_id", sa.String(length=24), nullable=True),
-    sa.Column("firmware", sa.JSON(), nullable=True),
-    sa.Column("cloud", sa.JSON(), nullable=True),
-    sa.Column("lease_owner", sa.String(length=128), nullable=True),
-    sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
-)
+
+def _unit_columns() -> tuple[sa.Column[object], ...]:
+    return (
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("station", sa.String(length=64), nullable=True),
+        sa.Column("slot", sa.String(length=64), nullable=True),
+        sa.Column("expected_device_id", sa.String(length=24), nullable=True),
+        sa.Column("firmware", sa.JSON(), nullable=True),
+        sa.Column("cloud", sa.JSON(), nullable=True),
+        sa.Column("lease_owner", sa.String(length=128), nullable=True),
+        sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True),
+    )
 
 
 def upgrade() -> None:
     with op.batch_alter_table("units", schema=None) as batch_op:
-        for column in _UNIT_COLUMNS:
-            batch_op.add_column(column.copy())
+        for column in _unit_columns():
+            batch_op.add_column(column)
         batch_op.create_index("ix_units_status", ["status"], unique=False)
     with op.batch_alter_table("parts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("unique_serial", sa.String(length=128), nullable=True))
-        batch_op.create_unique_constraint(
-            "uq_parts_kind_unique_serial", ["kind", "unique_serial"]
-        )
+        batch_op.create_unique_constraint("uq_parts_kind_unique_serial", ["kind", "unique_serial"])
     op.create_table(
         "unit_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -101,5 +101,5 @@ def downgrade() -> None:
         batch_op.drop_column("unique_serial")
     with op.batch_alter_table("units", schema=None) as batch_op:
         batch_op.drop_index("ix_units_status")
-        for column in reversed(_UNIT_COLUMNS):
+        for column in reversed(_unit_columns()):
             batch_op.drop_column(column.name)

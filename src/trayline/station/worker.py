@@ -1,0 +1,293 @@
+"""One unit through one slot: open its programmer, then step it from its last status to the end.
+
+:func:`work_unit` is what a slot's thread runs for each unit it is given. It
+takes the unit's lease, opens the slot's programmer, reads the device ID from
+silicon and checks it against the tray list (and against the ID recorded
+earlier, on a resumed unit), then runs the steps :func:`trayline.station.flow
+.next_step` names until the unit is ready or failed. Each completed step is one
+store transaction (status + event); flashing records its intent before the
+first byte (:mod:`trayline.firmware.flashing`). Nothing is kept in memory that
+a restarted station would need: a resumed unit starts from its record and the
+device.
+
+Failures become a ``failed`` status with a reason in plain words; the worker
+never raises for a unit's problem, so one bad board cannot stop its slot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from trayline.firmware.bundle import BundleError
+from trayline.firmware.flashing import FlashReport, flash_bundle
+from trayline.programmers.base import (
+    Programmer,
+    ProgrammerError,
+    SupportsSetupDone,
+)
+from trayline.settings.line import LineConfig, SlotSpec
+from trayline.station.flow import Status, Step, next_step
+from trayline.station.lease import LEASE_TTL, abandoned
+from trayline.store.db import Store
+from trayline.store.units import (
+    DeviceClaimed,
+    EventContext,
+    LeaseLost,
+    UnitView,
+    advance,
+    finish_attempt,
+    identify,
+    open_attempt,
+    release_lease,
+    take_lease,
+    unit_by_serial,
+)
+
+__all__ = [
+    "SlotDevice",
+    "StepFailed",
+    "TestRequest",
+    "TestResult",
+    "Tester",
+    "UnitWork",
+    "work_unit",
+]
+
+
+class StepFailed(Exception):
+    """A step could not complete; the message is the unit's failure reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class SlotDevice:
+    """What a slot reaches for one unit: the backend, the probe, the test-firmware port."""
+
+    backend: str
+    probe_id: str
+    port: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TestRequest:
+    serial: str
+    device_id: str
+    slot: str
+    port: str | None
+    attempt: int
+    programmer: Programmer
+
+    __test__ = False
+
+
+@dataclass(frozen=True, slots=True)
+class TestResult:
+    passed: bool
+    reason: str | None
+    measurements: Sequence[dict[str, Any]] = field(default=())
+
+    __test__ = False
+
+
+Tester = Callable[[TestRequest], TestResult]
+ProgressFn = Callable[[str, str, str], None]
+"""(slot, serial, what is happening now) — for the operator's panel."""
+
+
+class Opener(Protocol):
+    def __call__(self, device: SlotDevice, slot: SlotSpec, platform_id: int) -> Programmer: ...
+
+
+@dataclass(slots=True)
+class UnitWork:
+    """Everything a slot needs to work units; shared by the slots of one station."""
+
+    store: Store
+    config: LineConfig
+    owner: str
+    operator: str | None
+    tester: Tester
+    opener: Opener
+    locate: Callable[[SlotSpec, UnitView], SlotDevice]
+    progress: ProgressFn = lambda _slot, _serial, _what: None
+
+
+def _firmware_entry(report: FlashReport) -> dict[str, Any]:
+    modules = [f"{m['function']} {m['index']} v{m['version']}" for m in report.written]
+    modules += [f"{m['function']} {m['index']} v{m['version']}" for m in report.skipped]
+    return {
+        "bundle": report.bundle,
+        "digest": report.digest,
+        "modules": sorted(modules),
+        "written": len(report.written),
+        "record_id": report.record_id,
+    }
+
+
+class _Unit:
+    """The state of one unit's run in one slot (lives for one :func:`work_unit` call)."""
+
+    def __init__(self, work: UnitWork, slot: SlotSpec, view: UnitView) -> None:
+        self.work = work
+        self.slot = slot
+        self.view = view
+        self.ctx = EventContext(work.config.station, slot.name, work.operator)
+
+    def advance(self, status: Status, detail: str, **fields: Any) -> None:
+        self.view = advance(
+            self.work.store,
+            self.view.id,
+            status,
+            owner=self.work.owner,
+            ctx=self.ctx,
+            detail=detail,
+            fields=fields or None,
+        )
+
+    def identify(self, prog: Programmer) -> str:
+        device_id = str(prog.read_device_id())
+        expected = self.view.device_id or self.view.expected_device_id
+        if expected and expected != device_id:
+            source = "recorded for" if self.view.device_id else "in the tray list for"
+            raise StepFailed(
+                f"silicon ID mismatch: the device on {self.slot.name} reads {device_id}, "
+                f"the ID {source} {self.view.serial_number} is {expected} — wrong board "
+                "on the fixture or wrong sticker"
+            )
+        try:
+            identify(self.work.store, self.view.id, device_id, ctx=self.ctx)
+        except DeviceClaimed as exc:
+            raise StepFailed(str(exc)) from None
+        return device_id
+
+    def flash(self, prog: Programmer, role: str, bundle: str) -> dict[str, Any]:
+        report = flash_bundle(
+            self.work.store, prog, bundle, role=role, unit_id=self.view.id, slot=self.slot.name
+        )
+        firmware = dict(self.view.firmware)
+        firmware[role] = _firmware_entry(report)
+        return firmware
+
+    def run_step(self, step: Step, to: Status, prog: Programmer, device_id: str) -> None:
+        cfg = self.work.config
+        if step is Step.FLASH_TEST:
+            fw = self.flash(prog, "test", cfg.bundles.test)
+            self.advance(to, f"test firmware {cfg.bundles.test} on the device", firmware=fw)
+        elif step is Step.TEST:
+            self.test(prog, device_id)
+        elif step is Step.FLASH_PRODUCTION:
+            fw = self.flash(prog, "production", cfg.bundles.production)
+            self.advance(to, f"production firmware {cfg.bundles.production} written", firmware=fw)
+        elif step is Step.VERIFY:
+            self.verify(prog)
+        elif step is Step.SETUP_DONE:
+            if isinstance(prog, SupportsSetupDone):
+                done = prog.set_setup_done(True)
+                detail = "setup-done flag set" if done else "setup done not needed (Device OS)"
+            else:
+                detail = "setup-done flag is set by the test firmware (the probe cannot reach it)"
+            self.advance(to, detail)
+        else:
+            self.advance(to, "ready to provision")
+
+    def test(self, prog: Programmer, device_id: str) -> None:
+        number = open_attempt(self.work.store, self.view.id, self.ctx)
+        request = TestRequest(
+            self.view.serial_number,
+            device_id,
+            self.slot.name,
+            self.work.locate(self.slot, self.view).port,
+            number,
+            prog,
+        )
+        result = self.work.tester(request)
+        outcome = "pass" if result.passed else "fail"
+        finish_attempt(
+            self.work.store,
+            self.view.id,
+            number,
+            outcome=outcome,
+            reason=result.reason,
+            measurements=list(result.measurements),
+        )
+        if not result.passed:
+            raise StepFailed(result.reason or "the test plan failed")
+        self.advance(Status.TESTED, f"attempt {number} passed")
+
+    def verify(self, prog: Programmer) -> None:
+        """Re-read the device against the production bundle (the flashing service's own
+        plan and read-back after reset): every module must already be there."""
+        bundle = self.work.config.bundles.production
+        report = flash_bundle(
+            self.work.store,
+            prog,
+            bundle,
+            role="production",
+            unit_id=self.view.id,
+            slot=self.slot.name,
+        )
+        if report.written:
+            names = ", ".join(str(m["function"]) for m in report.written)
+            raise StepFailed(
+                f"production firmware did not hold: {names} differed when verified (rewritten; "
+                "retest the unit)"
+            )
+        self.advance(
+            Status.VERIFIED, f"{len(report.skipped)} modules of {bundle} read back after reset"
+        )
+
+
+def _fail(unit: _Unit, reason: str) -> None:
+    with contextlib.suppress(LeaseLost):
+        unit.view = advance(
+            unit.work.store,
+            unit.view.id,
+            Status.FAILED,
+            owner=unit.work.owner,
+            ctx=unit.ctx,
+            detail=reason,
+            reason=reason,
+        )
+
+
+def work_unit(work: UnitWork, slot: SlotSpec, serial: str) -> UnitView | None:
+    """Run one unit to ready or failed in ``slot``; None when another process holds it."""
+    view = unit_by_serial(work.store, serial)
+    if view is None:
+        return None
+    if not take_lease(work.store, view.id, work.owner, ttl=LEASE_TTL, abandoned=abandoned):
+        return None
+    unit = _Unit(work, slot, view)
+    try:
+        _run(unit)
+    except LeaseLost:
+        return unit_by_serial(work.store, serial)
+    finally:
+        release_lease(work.store, view.id, work.owner)
+    return unit.view
+
+
+def _run(unit: _Unit) -> None:
+    work, slot = unit.work, unit.slot
+    setup = work.config.sku.setup_done_applies
+    if next_step(unit.view.status, setup_done_applies=setup) is None:
+        return
+    serial = unit.view.serial_number
+    try:
+        device = work.locate(slot, unit.view)
+        work.progress(slot.name, serial, "connecting")
+        with work.opener(device, slot, work.config.sku.platform_id) as prog:
+            device_id = unit.identify(prog)
+            while (nxt := next_step(unit.view.status, setup_done_applies=setup)) is not None:
+                step, to = nxt
+                work.progress(slot.name, serial, str(step))
+                take_lease(work.store, unit.view.id, work.owner, ttl=LEASE_TTL)
+                unit.run_step(step, to, prog, device_id)
+    except StepFailed as exc:
+        _fail(unit, str(exc))
+    except ProgrammerError as exc:
+        _fail(unit, f"device or programmer problem on {slot.name}: {exc}")
+    except BundleError as exc:
+        _fail(unit, f"firmware bundle problem: {exc}")

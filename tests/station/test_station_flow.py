@@ -1,0 +1,129 @@
+"""The station end to end with fake boards: scans, parts, slots, failures, retest, the record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from linekit import World, make_bundles, make_line, make_runner, serial
+
+from trayline.station.record import unit_record
+from trayline.store.db import Store
+from trayline.store.units import find_unit
+
+
+@pytest.fixture
+def line_store(store: Store, tmp_path: Path) -> Store:
+    make_bundles(store, tmp_path / "bundles")
+    return store
+
+
+def _run(store: Store, tmp_path: Path, world: World, scans: list[str]) -> list[str]:
+    runner = make_runner(store, make_line(tmp_path), world)
+    runner.start()
+    texts = []
+    for line in scans:
+        notice = runner.scan(line)
+        if notice is not None:
+            texts.append(notice.text)
+    assert runner.wait_idle(timeout=60)
+    assert runner.stop() == []
+    return texts
+
+
+def test_units_pass_through_two_slots(line_store: Store, tmp_path: Path) -> None:
+    world = World()
+    scans = []
+    for n in range(1, 5):
+        scans += [world.add(n) + " mobilesecret123", f"BAT-{n:06d}", f"ENC-{n:06d}"]
+    _run(line_store, tmp_path, world, scans)
+    for n in range(1, 5):
+        unit = find_unit(line_store, serial(n))
+        assert unit is not None and unit.status == "ready", unit
+        assert unit.device_id == world.tray[serial(n)].device_id
+    record = unit_record(line_store, find_unit(line_store, f"BAT-{2:06d}"))  # type: ignore[arg-type]
+    assert record["serial_number"] == serial(2)
+    assert record["parts"] == [
+        {"name": "battery", "serial": "BAT-000002"},
+        {"name": "enclosure", "serial": "ENC-000002"},
+    ]
+    assert record["attempts"][0]["outcome"] == "pass"
+    vbat = record["attempts"][0]["measurements"][0]
+    assert vbat["name"] == "vbat" and vbat["value"] == 3.9 and vbat["low"] == 3.6
+    assert vbat["verdict"] == "pass"
+    assert record["firmware"]["test"]["bundle"] == "brn404-test"
+    assert record["firmware"]["production"]["bundle"] == "brn404-prod"
+    assert record["firmware"]["production"]["modules"]
+    kinds = [e["kind"] for e in record["events"]]
+    for kind in (
+        "scanned",
+        "part_linked",
+        "parts_linked",
+        "identified",
+        "test_flashed",
+        "tested",
+        "production_flashed",
+        "verified",
+        "setup_done",
+        "ready",
+    ):
+        assert kind in kinds
+    assert "mobilesecret123" not in repr(record)
+
+
+def test_failures_and_refusals_are_messages_and_the_line_goes_on(
+    line_store: Store, tmp_path: Path
+) -> None:
+    world = World()
+    low = world.add(1, readings={"vbat": 3.1})
+    mute = world.add(2, never_answers=True)
+    other = world.add(3, silicon="e00fce68ffffffffffffffff")
+    good = world.add(4)
+    texts = _run(
+        line_store,
+        tmp_path,
+        world,
+        [
+            "BAT-000001",  # part before any sticker
+            low,
+            "BAT-000001",
+            "ENC-000001",
+            "hello world",  # unknown scan
+            mute,
+            "BAT-000001",  # battery already on the first unit
+            "BAT-000002",
+            "ENC-000002",
+            other,
+            "BAT-000003",
+            "ENC-000003",
+            good,
+            "BAT-000004",
+            "ENC-000004",
+            good,  # sticker twice
+        ],
+    )
+    joined = "\n".join(texts)
+    assert "scan a device sticker first" in joined
+    assert "unknown scan 'hello'" in joined
+    assert f"already linked to unit {low}" in joined
+    assert f"{good} scanned twice" in joined
+    assert find_unit(line_store, good).status == "ready"  # type: ignore[union-attr]
+    failed = {s: find_unit(line_store, s) for s in (low, mute, other)}
+    assert all(u is not None and u.status == "failed" for u in failed.values())
+    assert "vbat" in (failed[low].reason or "")  # type: ignore[union-attr]
+    assert "answer" in (failed[mute].reason or "")  # type: ignore[union-attr]
+    assert "silicon ID mismatch" in (failed[other].reason or "")  # type: ignore[union-attr]
+
+
+def test_retest_runs_again_and_keeps_every_attempt(line_store: Store, tmp_path: Path) -> None:
+    world = World()
+    unit = world.add(1, readings={"vbat": 3.1})
+    _run(line_store, tmp_path, world, [unit, "BAT-000001", "ENC-000001"])
+    world.boards[world.tray[unit].device_id or ""].readings["vbat"] = 3.95  # reseated battery
+    texts = _run(line_store, tmp_path, world, [unit, "RETEST"])
+    assert any("scan RETEST" in t for t in texts)
+    record = unit_record(line_store, find_unit(line_store, unit))  # type: ignore[arg-type]
+    assert record["status"] == "ready"
+    assert [a["outcome"] for a in record["attempts"]] == ["fail", "pass"]
+    texts = _run(line_store, tmp_path, world, [unit])
+    assert "already passed" in texts[0]
