@@ -27,7 +27,7 @@ class FlashImage:
 
     def write(self, address: int, data: bytes) -> None:
         offset = address - self.base
-        assert 0 <= offset and offset + len(data) <= len(self.data)
+        assert offset >= 0 and offset + len(data) <= len(self.data)
         self.data[offset : offset + len(data)] = data
 
     def read(self, address: int, length: int) -> bytes:

@@ -14,10 +14,12 @@ from trayline.programmers.base import (
     SeveralProbes,
     SlotPolicy,
     TargetNotHalted,
+    ToolMissing,
     ToolTimeout,
     VerifyFailed,
 )
-from trayline.programmers.openocd import OPENOCD, OpenOcdProgrammer, parse_mdb
+from trayline.programmers.openocd import OPENOCD, OpenOcdProgrammer, open_openocd, parse_mdb
+from trayline.programmers.registry import OpenRequest
 from trayline.programmers.tool import RawRun, Tool
 
 from .fakes import FakeRunner, fake_executable, load_transcript
@@ -227,3 +229,60 @@ def test_parse_mdb_multiline_and_short() -> None:
     assert parse_mdb(out, 0x30000, 34) == b"\x00" * 32 + b"\x01\x02"
     with pytest.raises(ValueError, match="printed 34 bytes, 40"):
         parse_mdb(out, 0x30000, 40)
+
+
+def _sysfs(root: Path, serials: list[str]) -> Path:
+    for i, serial in enumerate(serials):
+        dev = root / f"1-{i + 1}"
+        dev.mkdir(parents=True)
+        (dev / "idVendor").write_text("0d28\n")
+        (dev / "idProduct").write_text("0204\n")
+        (dev / "serial").write_text(serial + "\n")
+        (dev / "product").write_text("DAPLink CMSIS-DAP\n")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("serials", "error", "words"),
+    [
+        ([], ProbeNotFound, "no Particle Debugger attached"),
+        (["A1", "B2"], SeveralProbes, "2 Particle Debuggers attached (A1, B2)"),
+    ],
+)
+def test_open_without_serial_needs_exactly_one_probe(
+    tmp_path: Path, serials: list[str], error: type[Exception], words: str
+) -> None:
+    sysfs = _sysfs(tmp_path / "usb", serials)
+    request = OpenRequest(
+        probe_id="",
+        slot="slot 7",
+        platform_id=13,
+        options={"tool": fake_executable(tmp_path, "openocd")},
+    )
+    with pytest.raises(error) as caught:
+        open_openocd(request, runner=FakeRunner(), sysfs=sysfs)
+    assert str(caught.value).startswith("slot 7: ")
+    assert words in str(caught.value)
+
+
+def test_open_picks_the_only_probe(tmp_path: Path) -> None:
+    sysfs = _sysfs(tmp_path / "usb", ["0F0000001B9A4E5E00000000"])
+    runner = FakeRunner(["openocd/nrf52-mdb-device-id"])
+    request = OpenRequest(
+        probe_id="",
+        slot="slot 7",
+        platform_id=13,
+        options={"tool": fake_executable(tmp_path, "openocd"), "speed": "4000"},
+    )
+    with open_openocd(request, runner=runner, sysfs=sysfs) as prog:
+        prog.read_device_id()
+    assert f"cmsis_dap_serial {SN}" in runner.argvs[0]
+    assert "adapter speed 4000" in runner.argvs[0]
+
+
+def test_missing_tool_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("TRAYLINE_OPENOCD", raising=False)
+    request = OpenRequest(probe_id="X", slot="slot 7", platform_id=13)
+    with pytest.raises(ToolMissing, match=r"slot 7: OpenOCD not found: .*apt install openocd"):
+        open_openocd(request, runner=FakeRunner(), sysfs=tmp_path)

@@ -31,7 +31,7 @@ def _fake_backend(name: str, opened: list[OpenRequest]) -> Backend:
 
 
 def test_unknown_backend_lists_the_valid_names() -> None:
-    with pytest.raises(UnknownBackend, match="choose one of: .*openocd"):
+    with pytest.raises(UnknownBackend, match=r"choose one of: .*openocd"):
         registry.get_backend("opencd")
 
 

@@ -52,10 +52,18 @@ from trayline.programmers.base import (
 )
 from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
-from trayline.programmers.tool import ErrorPattern, Tool, ToolRun, ToolSpec, classify, tool_for
-from trayline.programmers.usb_probes import as_probe_info, pick_probe, scan_usb_probes
+from trayline.programmers.tool import (
+    ErrorPattern,
+    Runner,
+    Tool,
+    ToolRun,
+    ToolSpec,
+    classify,
+    tool_for,
+)
+from trayline.programmers.usb_probes import SYSFS_USB, as_probe_info, pick_probe, scan_usb_probes
 
-__all__ = ["BACKENDS", "INTERFACES", "OPENOCD", "OpenOcdProgrammer", "parse_mdb"]
+__all__ = ["BACKENDS", "INTERFACES", "OPENOCD", "OpenOcdProgrammer", "open_openocd", "parse_mdb"]
 
 OPENOCD = ToolSpec(
     name="OpenOCD",
@@ -249,17 +257,23 @@ class OpenOcdProgrammer(MemoryProgrammer):
 _OPTIONS = frozenset({"interface", "speed", "target", "timeout", "tool", "record"})
 
 
-def _open(request: OpenRequest) -> OpenOcdProgrammer:
+def open_openocd(
+    request: OpenRequest, *, runner: Runner | None = None, sysfs: Path = SYSFS_USB
+) -> OpenOcdProgrammer:
+    """The registry's ``open``; ``runner`` and ``sysfs`` are seams for tests."""
     interface = request.option("interface", "cmsis-dap")
     if interface not in INTERFACES:
         raise BadBackendOption(
             f"{request.slot}: openocd interface {interface!r} is not one of {', '.join(INTERFACES)}"
         )
     spec = INTERFACES[interface]
-    tool = tool_for(OPENOCD, request)
+    tool = tool_for(OPENOCD, request, runner)
     tool.resolve()
     serial = pick_probe(
-        scan_usb_probes(spec.usb_kind), request.probe_id, slot=request.slot, what=spec.what
+        scan_usb_probes(spec.usb_kind, root=sysfs),
+        request.probe_id,
+        slot=request.slot,
+        what=spec.what,
     )
     return OpenOcdProgrammer(
         ProbeInfo("openocd", serial, spec.what),
@@ -281,7 +295,7 @@ def _list() -> list[ProbeInfo]:
 BACKENDS = (
     Backend(
         name="openocd",
-        open=_open,
+        open=open_openocd,
         list_probes=_list,
         capabilities=SWD_CAPABILITIES,
         description="OpenOCD with a Particle Debugger (CMSIS-DAP), ST-LINK or J-Link over SWD",

@@ -259,12 +259,16 @@ class Tool:
         return run
 
 
-def tool_for(spec: ToolSpec, request: OpenRequest) -> Tool:
-    """A :class:`Tool` for one open request: its ``tool`` and ``record`` options applied."""
+def tool_for(spec: ToolSpec, request: OpenRequest, runner: Runner | None = None) -> Tool:
+    """A :class:`Tool` for one open request: its ``tool`` and ``record`` options applied.
+
+    ``runner`` is for tests (a fake playing transcripts); the default runs processes.
+    """
     record = request.options.get("record")
     return Tool(
         spec,
         slot=request.slot,
+        runner=runner or SubprocessRunner(),
         executable=request.options.get("tool"),
         record_to=Path(record) if record else None,
     )
