@@ -19,8 +19,10 @@ Typical use::
 
 from trayline.particle.emulator.app import EmulatorApp, create_app
 from trayline.particle.emulator.config import EmulatorConfig, parse_rate_limit
+from trayline.particle.emulator.errors import CloudError
+from trayline.particle.emulator.records import Device, Product
 from trayline.particle.emulator.server import serve_in_background
-from trayline.particle.emulator.state import CloudError, Device, EmulatorState, Product
+from trayline.particle.emulator.state import EmulatorState
 
 __all__ = [
     "CloudError",

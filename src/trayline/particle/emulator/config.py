@@ -8,18 +8,31 @@ likely value as its default, so a test can flip it and prove that trayline's
 client copes with either answer. docs/cloud.md lists every field.
 
 Fault settings (rate limit, latency, errors, drops) start here and can be changed
-while running through ``POST /_emulator/faults``.
+while running through ``POST /_emulator/faults``; :mod:`.faults` holds their
+maxima. The limits below (body size, factory order size) are the emulator's own:
+Particle documents none, and without them one request could stall the server.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from trayline.core.ratelimits import RateLimit
 
-__all__ = ["EmulatorConfig", "ImportBucket", "parse_rate_limit"]
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_DEVICES_PER_REQUEST",
+    "EmulatorConfig",
+    "ImportBucket",
+    "parse_rate_limit",
+]
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+"""4 MiB: a 100,000-line import file of serial numbers fits (1.6 MB), a runaway upload not."""
+DEFAULT_MAX_DEVICES_PER_REQUEST = 10_000
+"""Largest ``POST /_emulator/devices`` order: 200 trays of 50, made in chunks."""
 
 ImportBucket = Literal["invalidDeviceIds", "nonmemberDeviceIds"]
 
@@ -99,6 +112,14 @@ class EmulatorConfig:
     """Fraction of Particle requests whose connection is closed without a response."""
     seed: int | None = None
     """Seed for the fault dice and the device factory: the same seed, the same run."""
+
+    # --- limits and the admin surface (the emulator's own, not Particle's) ---
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """Largest request body; more is refused with 413 before the handler runs."""
+    max_devices_per_request: int = DEFAULT_MAX_DEVICES_PER_REQUEST
+    """Largest ``count`` of one ``POST /_emulator/devices``; more is a 400."""
+    admin_token: str | None = field(default=None, repr=False)
+    """When set, every ``/_emulator/*`` request needs ``Authorization: Bearer <it>``."""
 
     # --- persistence ---
     state_file: Path | None = None

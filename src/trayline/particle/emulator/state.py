@@ -1,36 +1,52 @@
-"""What the local cloud knows: products, devices, SIMs, groups and tokens, in memory.
+"""What the local cloud knows and the rules that change it: the functional core.
 
-This is the functional core of the emulator. It holds the records and the rules
-that act on them (import classification, group membership, claiming, SIM state)
-and knows nothing about HTTP: the app parses a request, asks the state, and turns
-the answer or a :class:`CloudError` into a response.
+:class:`EmulatorState` holds the records of :mod:`.records` and every rule that
+acts on them: import classification, group naming and membership, claiming, SIM
+state, product slugs, the factory's limits, a device coming online. It knows
+nothing about HTTP: a route reads typed fields from the request, asks the state,
+and the state answers or raises a :class:`~.errors.CloudError` whose body is the
+exact Particle-shaped refusal. Where Particle's behaviour is UNCONFIRMED the rule
+reads its choice from :class:`~.config.EmulatorConfig` (``self.config``).
+
+Every rule validates all of its input before it changes anything, so a refused
+request leaves nothing behind.
 
 Benchmarks run it with tens of thousands of devices and thousands of requests a
 second, so every lookup a request needs is an index: devices by ID, serial, IMEI
 and ICCID; device IDs per product and per group (insertion-ordered dicts used as
 ordered sets, so listing one group costs the group's size, not the product's).
-
-``--state FILE`` persistence is a JSON document written to a temporary file in the
-same folder and renamed over the old one, so a killed server leaves either the old
-or the new file, never half of one. The file holds tokens, so it is created 0600.
+Listing lives in :mod:`.listing`, the state file in :mod:`.persistence`.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import random
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from trayline.core.skus import get_sku
-from trayline.durable import write_atomically
-from trayline.particle.emulator.factory import make_unit
+from trayline.core.skus import Sku, UnknownSku, get_sku
+from trayline.particle.emulator.config import EmulatorConfig
+from trayline.particle.emulator.errors import (
+    CloudError,
+    bad_request,
+    conflict,
+    not_found,
+    permission_denied,
+)
+from trayline.particle.emulator.factory import FactoryUnit, make_unit
+from trayline.particle.emulator.records import (
+    Device,
+    Group,
+    ImportResult,
+    Product,
+    Sim,
+    Token,
+    now_iso,
+)
 
 __all__ = [
     "CloudError",
@@ -41,237 +57,25 @@ __all__ = [
     "Product",
     "Sim",
     "Token",
+    "now_iso",
     "permission_denied",
 ]
 
-STATE_FORMAT = "trayline-cloud-state"
-STATE_VERSION = 1
 _GROUP_NAME = re.compile(r"[a-z0-9_-]{1,64}")
-_DENIED_INFO = (
-    "I didn't recognize that device name or ID, try opening "
-    "https://api.particle.io/v1/devices?access_token="
-)
-
-
-class CloudError(Exception):
-    """A Particle-shaped error answer: an HTTP status and the exact JSON body to send."""
-
-    def __init__(self, status: int, body: dict[str, Any]) -> None:
-        super().__init__(f"{status} {body}")
-        self.status = status
-        self.body = body
-
-
-def permission_denied(status: int = 403) -> CloudError:
-    """The cloud's answer for a device that does not exist or is not yours (spec §0.3)."""
-    return CloudError(status, {"ok": False, "error": "Permission Denied", "info": _DENIED_INFO})
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-@dataclass(slots=True)
-class Product:
-    id: int
-    slug: str
-    platform_id: int
-    name: str
-    device_limit: int | None = None
-    """Sandbox products stop at 100 devices; ``None`` = no limit."""
-    protected: bool = False
-    """Device Protection enabled: protected devices may be imported only here."""
-
-    def to_api(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "slug": self.slug,
-            "platform_id": self.platform_id,
-            "name": self.name,
-            "description": "",
-            "device_limit": self.device_limit,
-        }
-
-
-@dataclass(slots=True)
-class Device:
-    id: str
-    serial_number: str
-    iccid: str
-    imei: str
-    mobile_secret: str
-    platform_id: int
-    sku: str
-    sim_embedded: bool = True
-    product_id: int | None = None
-    name: str | None = None
-    notes: str | None = None
-    owner: str | None = None
-    groups: list[str] = field(default_factory=list)
-    development: bool = False
-    quarantined: bool = False
-    protected: bool = False
-    desired_firmware_version: int | None = None
-    firmware_version: int | None = None
-    updated_at: str = field(default_factory=now_iso)
-
-    def to_admin(self) -> dict[str, Any]:
-        """The ``GET /_emulator/state`` shape (a contract: tests outside trayline read it)."""
-        return asdict(self)
-
-    def to_api(self) -> dict[str, Any]:
-        """The device object of ``GET /v1/products/:p/devices[/:id]`` (spec §8.1)."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "owner": self.owner,
-            "last_ip_address": None,
-            "last_heard": None,
-            "last_handshake_at": None,
-            "product_id": self.product_id,
-            "online": False,
-            "connected": False,
-            "platform_id": self.platform_id,
-            "cellular": True,
-            "notes": self.notes,
-            "functions": [],
-            "variables": {},
-            "status": "normal",
-            "serial_number": self.serial_number,
-            "iccid": self.iccid,
-            "imei": self.imei,
-            "mobile_secret": self.mobile_secret,
-            "system_firmware_version": None,
-            "firmware_product_id": self.product_id,
-            "groups": list(self.groups),
-            "firmware_version": self.firmware_version,
-            "desired_firmware_version": self.desired_firmware_version,
-            "targeted_firmware_release_version": None,
-            "development": self.development,
-            "quarantined": self.quarantined,
-            "denied": False,
-            "device_protection": {"status": "active" if self.protected else "disabled"},
-            "updated_at": self.updated_at,
-        }
-
-
-@dataclass(slots=True)
-class Sim:
-    iccid: str
-    status: str = "inactive"
-    """``inactive`` → ``active`` → ``deactivated`` (spec §4.4)."""
-    product_id: int | None = None
-    owner: str | None = None
-    last_device_id: str | None = None
-    activations_count: int = 0
-    deactivations_count: int = 0
-    first_activated_on: str | None = None
-    last_activated_on: str | None = None
-    last_status_change_action: str | None = None
-    updated_at: str = field(default_factory=now_iso)
-
-    def to_admin(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def to_api(self, device_name: str | None = None) -> dict[str, Any]:
-        return {
-            "_id": self.iccid,
-            "iccid": self.iccid,
-            "activations_count": self.activations_count,
-            "base_country_code": "US",
-            "base_monthly_rate": 0,
-            "deactivations_count": self.deactivations_count,
-            "first_activated_on": self.first_activated_on,
-            "last_activated_on": self.last_activated_on,
-            "last_activated_via": "api" if self.last_activated_on else None,
-            "last_status_change_action": self.last_status_change_action,
-            "last_status_change_action_error": "no",
-            "msisdn": None,
-            "overage_monthly_rate": 0,
-            "status": self.status,
-            "stripe_plan_slug": None,
-            "updated_at": self.updated_at,
-            "user_id": self.owner,
-            "owner": self.owner,
-            "product_id": self.product_id,
-            "carrier": "EtherSIM",
-            "last_device_id": self.last_device_id,
-            "last_device_name": device_name,
-        }
-
-    def activate(self, action: str) -> None:
-        stamp = now_iso()
-        if self.status != "active":
-            self.activations_count += 1
-            self.first_activated_on = self.first_activated_on or stamp
-            self.last_activated_on = stamp
-        self.status = "active"
-        self.last_status_change_action = action
-        self.updated_at = stamp
-
-    def deactivate(self) -> None:
-        if self.status == "active":
-            self.deactivations_count += 1
-        self.status = "deactivated"
-        self.last_status_change_action = "deactivate"
-        self.updated_at = now_iso()
-
-
-@dataclass(slots=True)
-class Group:
-    product_id: int
-    name: str
-    description: str | None = None
-    color: str | None = None
-    fw_version: int | None = None
-
-    def to_api(self, device_count: int | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "name": self.name,
-            "description": self.description,
-            "color": self.color,
-            "fw_version": self.fw_version,
-        }
-        if device_count is not None:
-            body["device_count"] = device_count
-        return body
-
-    def to_admin(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass(slots=True)
-class Token:
-    """An access token. ``scopes`` ``None`` means a person's token: every permission."""
-
-    token: str = field(repr=False)
-    username: str
-    scopes: list[str] | None = None
-    api_user: bool = False
-
-    def allows(self, permission: str) -> bool:
-        return self.scopes is None or permission in self.scopes
-
-
-@dataclass(slots=True)
-class ImportResult:
-    """The body of ``POST /v1/products/:p/devices`` (spec §3); arrays echo identifiers as sent."""
-
-    updatedDeviceIds: list[str] = field(default_factory=list)
-    existingDeviceIds: list[str] = field(default_factory=list)
-    nonmemberDeviceIds: list[str] = field(default_factory=list)
-    invalidDeviceIds: list[str] = field(default_factory=list)
-    protectedDeviceIds: list[str] = field(default_factory=list)
-
-    def to_api(self) -> dict[str, Any]:
-        return {"updated": len(self.updatedDeviceIds), **asdict(self)}
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")  # as trayline.core.ids.ProductRef reads slugs
+MAX_PRODUCT_ID = 2**31 - 1
+MAX_PLATFORM_ID = 65535
 
 
 class EmulatorState:
     """All records of one local cloud, with the indexes every request path needs."""
 
-    def __init__(self, seed: int | None = None) -> None:
+    def __init__(self, seed: int | None = None, config: EmulatorConfig | None = None) -> None:
         self.rng = random.Random(seed)
+        self.config = config or EmulatorConfig()
+        """The UNCONFIRMED choices the rules follow; ``create_app`` sets the app's own."""
+        self.load_problems: list[str] = []
+        """Records a state file held that could not be loaded (see :mod:`.persistence`)."""
         self.clear()
 
     def clear(self) -> None:
@@ -303,31 +107,50 @@ class EmulatorState:
         device_limit: int | None = None,
         protected: bool = False,
     ) -> Product:
-        """Create (or replace) a product; ``slug`` defaults to ``product-<id>``."""
+        """Create (or replace, same ``id``) a product; ``slug`` defaults to ``product-<id>``.
+
+        A slug is lowercase letters, digits and dashes, not all digits (the path
+        ``/v1/products/:p`` reads digits as an ID), and belongs to one product:
+        another product's slug is a 409.
+        """
+        if isinstance(id, bool) or not 1 <= id <= MAX_PRODUCT_ID:
+            raise bad_request(f"product id must be a whole number from 1 to {MAX_PRODUCT_ID}")
+        if isinstance(platform_id, bool) or not 0 <= platform_id <= MAX_PLATFORM_ID:
+            raise bad_request(f"platform_id must be a whole number from 0 to {MAX_PLATFORM_ID}")
+        if device_limit is not None and device_limit < 0:
+            raise bad_request("device_limit must be 0 or more, or null for no limit")
+        slug = slug or f"product-{id}"
+        if not _SLUG.fullmatch(slug) or slug.isdigit():
+            raise bad_request(
+                "slug must be 1 to 64 lowercase letters, digits and dashes, not all digits"
+            )
+        owner = self.product_by_slug.get(slug)
+        if owner is not None and owner != id:
+            raise conflict(f"slug {slug} already belongs to product {owner}")
         old = self.products.get(id)
         if old is not None:
             self.product_by_slug.pop(old.slug, None)
-        product = Product(
-            id=int(id),
-            slug=slug or f"product-{id}",
-            platform_id=int(platform_id),
-            name=name or slug or f"Product {id}",
-            device_limit=device_limit,
-            protected=protected,
-        )
-        self.products[product.id] = product
-        self.product_by_slug[product.slug] = product.id
-        self.product_devices.setdefault(product.id, {})
-        self.groups.setdefault(product.id, {})
+        product = Product(id, slug, platform_id, name or slug, device_limit, protected)
+        self.products[id] = product
+        self.product_by_slug[slug] = id
+        self.product_devices.setdefault(id, {})
+        self.groups.setdefault(id, {})
         self.touch()
         return product
 
     def find_product(self, ref: str) -> Product | None:
         """A product by numeric ID or slug, as the path gives it."""
-        if ref.isdigit():
+        if ref.isascii() and ref.isdigit():
             return self.products.get(int(ref))
         product_id = self.product_by_slug.get(ref)
         return None if product_id is None else self.products.get(product_id)
+
+    def product(self, ref: str) -> Product:
+        """Like :meth:`find_product`, but an unknown product is a 404 (body assumed)."""
+        product = self.find_product(ref)
+        if product is None:
+            raise not_found(f"Product {ref} not found")
+        return product
 
     def add_token(
         self,
@@ -338,6 +161,8 @@ class EmulatorState:
     ) -> str:
         """Issue a token; ``scopes=None`` is a person's all-powerful token."""
         value = token or secrets.token_hex(20)
+        if not value.isascii() or not value.isprintable() or " " in value:
+            raise bad_request("token must be printable ASCII without spaces")
         self.tokens[value] = Token(
             token=value,
             username=username,
@@ -347,34 +172,62 @@ class EmulatorState:
         self.touch()
         return value
 
-    # ----------------------------------------------------------------- devices
-    def make_devices(
-        self,
-        sku: str,
-        count: int,
-        product_id: int | None = None,
-        protected: bool = False,
-        owner: str | None = None,
-    ) -> list[Device]:
-        """Manufacture ``count`` devices of ``sku`` (raises ``UnknownSku``), with their SIMs.
+    # ----------------------------------------------------------------- the factory
+    def factory_sku(self, sku: str, count: int) -> Sku:
+        """Check a factory order before anything is made (unknown SKU or bad count: 400)."""
+        try:
+            spec = get_sku(sku)
+        except UnknownSku as exc:
+            raise bad_request(str(exc)) from None
+        if count < 1:
+            raise bad_request("count must be at least 1")
+        return spec
 
-        With ``product_id`` they are imported into that product at once (embedded
-        SIMs activated), as if a tray had already been provisioned.
+    def new_units(self, spec: Sku, count: int) -> Iterator[FactoryUnit]:
+        """Invent ``count`` units unique against every known device and each other.
+
+        A generator, so the admin route can make a large order in chunks and let
+        other requests through between them; nothing is stored until
+        :meth:`add_units`.
         """
-        spec = get_sku(sku)
-        product = self.products.get(product_id) if product_id is not None else None
-        if product_id is not None and product is None:
-            raise KeyError(f"no product {product_id}")
-        made: list[Device] = []
+        taken: set[str] = set()
         for _ in range(count):
             unit = make_unit(spec, self.rng)
-            while (
-                unit.id in self.devices
-                or unit.serial_number in self.by_serial
-                or unit.iccid in self.by_iccid
-                or unit.imei in self.by_imei
-            ):
+            while self._clashes(unit) or {unit.id, unit.serial_number, unit.iccid} & taken:
                 unit = make_unit(spec, self.rng)
+            taken.update((unit.id, unit.serial_number, unit.iccid, unit.imei))
+            yield unit
+
+    def _clashes(self, unit: FactoryUnit) -> bool:
+        return (
+            unit.id in self.devices
+            or unit.serial_number in self.by_serial
+            or unit.iccid in self.by_iccid
+            or unit.imei in self.by_imei
+        )
+
+    def owning_product(self, product_id: int | None) -> Product | None:
+        if product_id is None:
+            return None
+        product = self.products.get(product_id)
+        if product is None:
+            raise bad_request(f"no product {product_id}")
+        return product
+
+    def add_units(
+        self,
+        units: Iterable[FactoryUnit],
+        product: Product | None = None,
+        *,
+        protected: bool = False,
+        owner: str | None = None,
+        online: bool = False,
+    ) -> list[Device]:
+        """Store units as devices with their SIMs; with ``product``, imported at once."""
+        made: list[Device] = []
+        for unit in units:
+            if self._clashes(unit):
+                continue  # a tray file already loaded, or a unit made twice
             device = Device(
                 id=unit.id,
                 serial_number=unit.serial_number,
@@ -387,22 +240,44 @@ class EmulatorState:
                 protected=protected,
                 owner=owner,
             )
-            self._index(device)
+            self.index(device)
             self.sims[device.iccid] = Sim(
                 iccid=device.iccid, last_device_id=device.id if device.sim_embedded else None
             )
             if product is not None:
                 self._add_to_product(device, product, activate_sim=True)
+            if online:
+                self._set_online(device, True)
             made.append(device)
         self.touch()
         return made
 
-    def _index(self, device: Device) -> None:
+    def make_devices(
+        self,
+        sku: str,
+        count: int,
+        product_id: int | None = None,
+        protected: bool = False,
+        owner: str | None = None,
+        online: bool = False,
+    ) -> list[Device]:
+        """Manufacture ``count`` devices of ``sku``, with their SIMs (Python API, no limit).
+
+        With ``product_id`` they are imported into that product at once (embedded
+        SIMs activated), as if a tray had already been provisioned.
+        """
+        spec = get_sku(sku)
+        product = self.owning_product(product_id)
+        units = list(self.new_units(spec, count))
+        return self.add_units(units, product, protected=protected, owner=owner, online=online)
+
+    def index(self, device: Device) -> None:
         self.devices[device.id] = device
         self.by_serial[device.serial_number] = device.id
         self.by_imei[device.imei] = device.id
         self.by_iccid[device.iccid] = device.id
 
+    # ----------------------------------------------------------------- devices
     def find_device(self, identifier: str) -> Device | None:
         """A device by ID, serial, IMEI or ICCID, ignoring case and surrounding spaces."""
         text = identifier.strip()
@@ -420,6 +295,13 @@ class EmulatorState:
         if key not in self.product_devices[product.id]:
             return None
         return self.devices.get(key)
+
+    def member(self, product: Product, device_id: str) -> Device:
+        """A device of this product, or the cloud's 403 ``Permission Denied`` (spec §0.3)."""
+        device = self.product_device(product, device_id)
+        if device is None:
+            raise permission_denied(self.config.device_not_found_status)
+        return device
 
     def _add_to_product(self, device: Device, product: Product, activate_sim: bool) -> None:
         device.product_id = product.id
@@ -446,17 +328,13 @@ class EmulatorState:
         self.touch()
 
     def import_devices(
-        self,
-        product: Product,
-        identifiers: Iterable[str],
-        *,
-        other_product_bucket: str = "invalidDeviceIds",
-        platform_mismatch_bucket: str = "invalidDeviceIds",
-        claim_user: str | None = None,
+        self, product: Product, identifiers: Iterable[str], *, claim_user: str | None = None
     ) -> ImportResult:
         """Classify and import identifiers as sent (spec §3); repeats land in ``existing``."""
         result = ImportResult()
         members = self.product_devices[product.id]
+        other_bucket = self.config.other_product_bucket
+        platform_bucket = self.config.platform_mismatch_bucket
         for raw in identifiers:
             device = self.find_device(raw)
             if device is None:
@@ -466,11 +344,10 @@ class EmulatorState:
                 if claim_user:
                     device.owner = claim_user
             elif device.product_id is not None:
-                getattr(result, other_product_bucket).append(raw)
-            elif device.platform_id != product.platform_id and not _compatible(
-                device.platform_id, product.platform_id
-            ):
-                getattr(result, platform_mismatch_bucket).append(raw)
+                getattr(result, other_bucket).append(raw)
+            elif device.platform_id != product.platform_id:
+                # Platforms must match exactly: no platform is shared between products.
+                getattr(result, platform_bucket).append(raw)
             elif device.protected and not product.protected:
                 result.protectedDeviceIds.append(raw)
             elif product.device_limit is not None and len(members) >= product.device_limit:
@@ -484,7 +361,19 @@ class EmulatorState:
         return result
 
     def update_device(self, device: Device, changes: dict[str, Any]) -> None:
-        """Apply already-validated field changes (name, notes, development, ...)."""
+        """Apply already-typed field changes (name, notes, development, groups, ...).
+
+        ``groups`` is an absolute set; names are checked first and groups that do
+        not exist yet are created (spec §5.4), so a bad name changes nothing.
+        """
+        if "groups" in changes:
+            names = [self.group_name(g) for g in changes["groups"]]
+            if device.product_id is None:
+                raise bad_request("the device is in no product, so it can have no groups")
+            product = self.products[device.product_id]
+            for name in names:
+                self.ensure_group(product, name)
+            changes = {**changes, "groups": names}
         for key, value in changes.items():
             if key == "groups":
                 self.set_groups(device, value)
@@ -493,66 +382,100 @@ class EmulatorState:
         device.updated_at = now_iso()
         self.touch()
 
-    # ----------------------------------------------------------------- listing
-    def list_product_devices(
-        self,
-        product: Product,
-        *,
-        device_id: str | None = None,
-        groups: list[str] | None = None,
-        device_name: str | None = None,
-        serial_number: str | None = None,
-        quarantined: bool | None = None,
-        sort_attr: str | None = None,
-        sort_dir: str = "asc",
-        page: int = 1,
-        per_page: int = 25,
-    ) -> tuple[list[Device], int]:
-        """One page of a product's devices and the page count (spec §8.2).
+    def set_online(self, device_id: str, online: bool) -> Device:
+        """A device connects (``last_heard`` and ``last_handshake_at`` now) or goes away."""
+        device = self.find_device(device_id)
+        if device is None:
+            raise not_found(f"Device {device_id} not found")
+        self._set_online(device, online)
+        self.touch()
+        return device
 
-        Filters are partial, case-insensitive matches; ``groups`` keeps devices in
-        any of the named groups and walks only those groups' member lists.
-        """
-        candidates: Iterable[str]
-        if groups:
-            seen: dict[str, None] = {}
-            for name in groups:
-                seen.update(self.group_members.get((product.id, name.strip().lower()), {}))
-            candidates = seen
-        elif serial_number and len(serial_number.strip()) == 15:
-            found = self.by_serial.get(serial_number.strip().upper())
-            candidates = [found] if found in self.product_devices[product.id] else []
-            serial_number = None
-        elif device_id and len(device_id.strip()) == 24:
-            key = device_id.strip().lower()
-            candidates = [key] if key in self.product_devices[product.id] else []
-            device_id = None
-        else:
-            candidates = self.product_devices[product.id]
-        devices: Iterator[Device] = (self.devices[i] for i in candidates)
-        if device_id:
-            needle_id = device_id.strip().lower()
-            devices = (d for d in devices if needle_id in d.id)
-        if serial_number:
-            needle_sn = serial_number.strip().upper()
-            devices = (d for d in devices if needle_sn in d.serial_number)
-        if device_name:
-            needle_name = device_name.strip().lower()
-            devices = (d for d in devices if d.name and needle_name in d.name.lower())
-        if quarantined is not None:
-            devices = (d for d in devices if d.quarantined == quarantined)
-        matched = list(devices)
-        if sort_attr:
-            key_of = _SORT_KEYS.get(sort_attr, _SORT_KEYS["deviceId"])
-            matched.sort(key=key_of, reverse=sort_dir.lower() == "desc")
-        total_pages = math.ceil(len(matched) / per_page)
-        start = (page - 1) * per_page
-        return matched[start : start + per_page], total_pages
+    @staticmethod
+    def _set_online(device: Device, online: bool) -> None:
+        stamp = now_iso()
+        if online:
+            if not device.online:
+                device.last_handshake_at = stamp
+            device.last_heard = stamp
+        device.online = online
 
-    # ----------------------------------------------------------------- groups
+    def lookup_serial(self, serial: str) -> Device:
+        """``GET /v1/serial_numbers/:sn``: the device, or 404 (assumed status, configurable)."""
+        device_id = self.by_serial.get(serial.strip().upper())
+        if device_id is None:
+            raise CloudError(
+                self.config.serial_lookup_status_not_found,
+                {"ok": False, "error": f"Serial number {serial.strip().upper()} not found"},
+            )
+        return self.devices[device_id]
+
+    # ----------------------------------------------------------------- claims (spec §7)
+    def claim(self, identifier: str, username: str, request_transfer: bool) -> dict[str, Any]:
+        """Claim a device to ``username``; someone else's device is a 403 or a transfer."""
+        raw = identifier.strip()
+        if not raw:
+            raise bad_request("id is required")
+        device = self.devices.get(raw.lower())
+        if device is None:
+            raise permission_denied(self.config.device_not_found_status)
+        if device.owner not in (None, username):
+            if request_transfer:
+                return {"ok": True, "transfer_id": secrets.token_hex(12)}
+            raise CloudError(403, {"ok": False, "errors": ["That belongs to someone else."]})
+        device.owner = username
+        device.updated_at = now_iso()
+        self.touch()
+        return {"ok": True, "id": device.id, "user_id": username, "connected": device.online}
+
+    def unclaim(self, device_id: str, username: str) -> None:
+        """``DELETE /v1/devices/:id``: your own device, or any product device."""
+        device = self.devices.get(device_id.strip().lower())
+        if device is None or (device.owner != username and device.product_id is None):
+            raise permission_denied(self.config.device_not_found_status)
+        self.release_owner(device)
+
+    def release_owner(self, device: Device) -> None:
+        device.owner = None
+        device.updated_at = now_iso()
+        self.touch()
+
+    # ----------------------------------------------------------------- groups (spec §5)
     @staticmethod
     def valid_group_name(name: str) -> bool:
         return _GROUP_NAME.fullmatch(name) is not None
+
+    def group_name(self, raw: str) -> str:
+        """A group name under the configured upper-case rule, or 400."""
+        name = raw.strip()
+        if self.config.uppercase_group_names == "lowercase":
+            name = name.lower()
+        if not self.valid_group_name(name):
+            raise bad_request(
+                "Invalid group name: use 1 to 64 lowercase letters, numbers, dashes or underscores"
+            )
+        return name
+
+    def _duplicate_group(self) -> CloudError:
+        return CloudError(
+            self.config.duplicate_group_status,
+            {"ok": False, "error": self.config.duplicate_group_error},
+        )
+
+    def group(self, product: Product, name: str) -> Group:
+        group = self.groups[product.id].get(name)
+        if group is None:
+            raise not_found(f"Group {name} not found")
+        return group
+
+    def new_group(
+        self, product: Product, raw_name: str, description: str | None, color: str | None
+    ) -> Group:
+        """``POST /v1/products/:p/groups``: a valid, new name (a duplicate is refused)."""
+        name = self.group_name(raw_name)
+        if name in self.groups[product.id]:
+            raise self._duplicate_group()
+        return self.create_group(product, name, description, color)
 
     def create_group(
         self,
@@ -569,6 +492,20 @@ class EmulatorState:
 
     def group_size(self, product_id: int, name: str) -> int:
         return len(self.group_members.get((product_id, name), {}))
+
+    def update_group(self, product: Product, group: Group, changes: dict[str, Any]) -> None:
+        """Rename and/or redescribe a group; a rename onto an existing name is refused."""
+        new_name = changes.get("name")
+        if new_name and new_name != group.name:
+            new_name = self.group_name(new_name)
+            if new_name in self.groups[product.id]:
+                raise self._duplicate_group()
+            self.rename_group(product, group, new_name)
+        if "description" in changes:
+            group.description = changes["description"]
+        if "color" in changes:
+            group.color = changes["color"]
+        self.touch()
 
     def rename_group(self, product: Product, group: Group, new_name: str) -> None:
         """Rename a group and every member's reference to it (cost: the group's size)."""
@@ -608,7 +545,7 @@ class EmulatorState:
         self.touch()
 
     def change_groups(self, device: Device, add: list[str], remove: list[str]) -> None:
-        """Batch ``action=groups``: add then remove; repeats are no-ops."""
+        """Batch ``action=groups`` for one device: add then remove; repeats are no-ops."""
         assert device.product_id is not None
         product_id = device.product_id
         current = dict.fromkeys(device.groups)
@@ -621,7 +558,30 @@ class EmulatorState:
         device.groups = list(current)
         device.updated_at = now_iso()
 
-    # ----------------------------------------------------------------- SIMs
+    def batch_groups(
+        self, product: Product, device_ids: list[str], add: list[str], remove: list[str]
+    ) -> None:
+        """``PUT /v1/products/:p/devices`` ``action=groups`` (spec §5.4), checked first."""
+        add = [self.group_name(g) for g in add]
+        remove = [self.group_name(g) for g in remove]
+        missing = [name for name in add if name not in self.groups[product.id]]
+        if missing and not self.config.batch_add_creates_groups:
+            raise bad_request(f"Group {missing[0]} not found")
+        devices: list[Device] = []
+        for raw in device_ids:
+            device = self.product_device(product, raw)
+            if device is None:
+                if self.config.batch_unknown_devices == "reject":
+                    raise bad_request(f"Device {raw} is not in this product")
+                continue
+            devices.append(device)
+        for name in missing:
+            self.create_group(product, name)
+        for device in devices:
+            self.change_groups(device, add, remove)
+        self.touch()
+
+    # ----------------------------------------------------------------- SIMs (spec §4)
     def import_sims(self, product: Product, iccids: Iterable[str]) -> list[str]:
         """Import and activate SIMs; returns the ICCIDs the cloud did not know.
 
@@ -644,17 +604,44 @@ class EmulatorState:
                 device is not None
                 and device.sim_embedded
                 and device.product_id is None
-                and _compatible(device.platform_id, product.platform_id)
+                and device.platform_id == product.platform_id
             ):
                 self._add_to_product(device, product, activate_sim=False)
         self.touch()
         return unknown
 
+    def sim(self, iccid: str, product: Product | None = None) -> Sim:
+        """A known SIM (of ``product``, when the path names one), or 404."""
+        sim = self.sims.get(iccid.strip())
+        if sim is None or (product is not None and sim.product_id != product.id):
+            raise not_found(f"SIM card {iccid.strip()} not found")
+        return sim
+
+    def change_sim(self, sim: Sim, action: str | None) -> None:
+        """``PUT /v1/sims/:iccid`` ``action=activate|deactivate|reactivate`` (spec §4.4)."""
+        if action in ("activate", "reactivate"):
+            sim.activate(action)
+        elif action == "deactivate":
+            sim.deactivate()
+        else:
+            raise bad_request(
+                f"Unknown action {action!r}: use activate, deactivate or reactivate"
+                if action
+                else "action is required"
+            )
+        self.touch()
+
+    def release_sim(self, sim: Sim) -> None:
+        sim.deactivate()
+        sim.product_id = None
+        sim.owner = None
+        self.touch()
+
     def sim_device_name(self, sim: Sim) -> str | None:
         device = self.devices.get(sim.last_device_id) if sim.last_device_id else None
         return device.name if device else None
 
-    # ----------------------------------------------------------------- persistence
+    # ----------------------------------------------------------------- snapshots and files
     def snapshot(self) -> dict[str, Any]:
         """Everything but counters, as plain JSON data (``/_emulator/state`` and the file)."""
         return {
@@ -664,54 +651,17 @@ class EmulatorState:
             "sims": [s.to_admin() for s in self.sims.values()],
         }
 
-    def to_file_data(self) -> dict[str, Any]:
-        data = {"format": STATE_FORMAT, "version": STATE_VERSION, **self.snapshot()}
-        data["tokens"] = [asdict(t) for t in self.tokens.values()]
-        return data
+    def save(self, path: Path) -> None:
+        """Write the state file atomically (see :mod:`.persistence`)."""
+        from trayline.particle.emulator.persistence import save_state
 
-    def save(self, path: Path, data: dict[str, Any] | None = None) -> None:
-        """Write atomically: temp file in the same folder, fsync, rename over ``path``."""
-        payload = json.dumps(data if data is not None else self.to_file_data(), indent=1)
-        write_atomically(path, payload.encode())
+        save_state(self, path)
 
     @classmethod
-    def load(cls, path: Path, seed: int | None = None) -> EmulatorState:
-        """Read a file written by :meth:`save` (raises ``ValueError`` if it is not one)."""
-        data = json.loads(path.read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
-            raise ValueError(f"{path} is not a trayline cloud state file")
-        state = cls(seed)
-        for raw in data.get("products", []):
-            state.add_product(**raw)
-        for raw in data.get("devices", []):
-            device = Device(**raw)
-            state._index(device)
-            if device.product_id is not None and device.product_id in state.products:
-                state.product_devices[device.product_id][device.id] = None
-                for name in device.groups:
-                    state.group_members.setdefault((device.product_id, name), {})[device.id] = None
-        for raw in data.get("groups", []):
-            group = Group(**raw)
-            state.groups.setdefault(group.product_id, {})[group.name] = group
-            state.group_members.setdefault((group.product_id, group.name), {})
-        for raw in data.get("sims", []):
-            sim = Sim(**raw)
-            state.sims[sim.iccid] = sim
-        for raw in data.get("tokens", []):
-            state.tokens[raw["token"]] = Token(**raw)
-        state.version = 0
-        return state
+    def load(
+        cls, path: Path, seed: int | None = None, config: EmulatorConfig | None = None
+    ) -> EmulatorState:
+        """Read a state file (raises ``ValueError`` if it is not one); see :mod:`.persistence`."""
+        from trayline.particle.emulator.persistence import load_state
 
-
-# Electron (10) and E-Series share platform 10; every other platform needs its own product.
-def _compatible(device_platform: int, product_platform: int) -> bool:
-    return device_platform == product_platform
-
-
-_SORT_KEYS: dict[str, Any] = {
-    "deviceId": lambda d: d.id,
-    "deviceName": lambda d: (d.name or "").lower(),
-    "firmwareVersion": lambda d: d.firmware_version or 0,
-    "lastConnection": lambda d: d.updated_at,
-    "serialNumber": lambda d: d.serial_number,
-}
+        return load_state(path, seed=seed, config=config)
