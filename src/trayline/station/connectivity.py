@@ -10,7 +10,10 @@ line's reason.
 :func:`wait_until_online` is the loop, with the clock and the sleep injected so
 tests run it without waiting. :class:`ParticleCloudPresence` asks the Particle
 Cloud (or the local emulator) through :class:`trayline.particle.client.ParticleClient`
-(``GET /v1/products/:product/devices/:id`` → ``online``).
+(``GET /v1/products/:product/devices/:id`` → ``online``). The device must be in
+the product for that (import the tray before testing); until it is, the cloud
+answers 403 "I didn't recognize that device", which counts as "not online yet"
+so a unit being imported in parallel is not failed early.
 """
 
 from __future__ import annotations
@@ -98,7 +101,13 @@ class ParticleCloudPresence:
         try:
             async with self._factory() as client:
                 device = await client.get_product_device(self._product, device_id)
-        except (AuthError, PermissionDenied) as exc:
+        except PermissionDenied as exc:
+            if not exc.unknown_device:
+                raise CloudCheckError(f"the cloud refused the online check: {exc}") from None
+            raise TransientCloudProblem(
+                f"device {device_id} is not in product {self._product} (yet)"
+            ) from None
+        except AuthError as exc:
             raise CloudCheckError(f"the cloud refused the online check: {exc}") from None
         except NotFound:
             raise TransientCloudProblem(
