@@ -11,7 +11,7 @@ from __future__ import annotations
 import typer
 
 from trayline import __version__
-from trayline.cli import cloud, db, demo, firmware, provision, sims, skus
+from trayline.cli import cloud, db, demo, device, firmware, provision, sims, skus
 
 app = typer.Typer(
     name="trayline",
@@ -30,6 +30,7 @@ app.add_typer(cloud.app, name="cloud")
 app.add_typer(provision.app, name="provision")
 app.add_typer(sims.app, name="sims")
 app.add_typer(firmware.app, name="firmware")
+app.add_typer(device.app, name="device")
 app.command("skus")(skus.skus_command)
 app.command("demo")(demo.demo_command)
 
