@@ -1,0 +1,257 @@
+"""SEGGER J-Link Commander (JLinkExe) driven by command files: the fastest SWD route (spec §5.4).
+
+Every operation writes a small command file and runs::
+
+    JLinkExe [-SelectEmuBySN SN] -device NRF52840_XXAA|STM32F205RG -if SWD -speed 4000
+             -autoconnect 1 -ExitOnError 1 -NoGui 1 -CommandFile FILE
+
+==============  =====================================================================
+probes          ``ShowEmuList`` (``J-Link[0]: Connection: USB, Serial number: N, …``)
+device ID       ``mem8 0x10000060 8`` / ``mem8 0x1FFF7A10 12``
+read memory     ``mem8 ADDR N`` up to 256 bytes, else ``savebin FILE ADDR N``
+write           ``h`` / ``loadbin FILE ADDR`` / ``verifybin FILE ADDR``
+reset           ``r`` / ``g``
+==============  =====================================================================
+
+``-ExitOnError 1`` makes Commander stop and exit non-zero at the first failing
+command; ``-NoGui 1`` keeps the DLL from opening dialogs a station cannot answer.
+
+Protection: this backend never asks J-Link to unsecure a chip and has no
+recover step of its own, so a protected chip is always refused, whatever the
+slot policy (use ``nrfjprog`` or ``openocd`` on slots that may need recovery).
+UNCONFIRMED: whether every J-Link DLL version, with ``-NoGui 1``, declines its
+"unsecure?" prompt on a locked nRF52 rather than mass-erasing it; the parser
+treats "Device will be unsecured" as a protected chip so the unit is flagged.
+
+Options: ``speed`` (kHz, default 4000), ``tool``, ``timeout``, ``record``.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+
+from trayline.programmers.base import (
+    ProbeInfo,
+    ProbeNotFound,
+    ProtectedDevice,
+    SeveralProbes,
+    SlotPolicy,
+    TargetNotHalted,
+    ToolFailed,
+    VerifyFailed,
+)
+from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
+from trayline.programmers.registry import Backend, OpenRequest
+from trayline.programmers.tool import (
+    ErrorPattern,
+    Runner,
+    Tool,
+    ToolRun,
+    ToolSpec,
+    classify,
+    tool_for,
+)
+
+__all__ = ["BACKENDS", "JLINK", "JLinkProgrammer", "open_jlink", "parse_emu_list", "parse_mem8"]
+
+JLINK = ToolSpec(
+    name="J-Link Commander",
+    executables=("JLinkExe", "JLink.exe", "JLink"),
+    env_var="TRAYLINE_JLINKEXE",
+    install_hint=(
+        "Install the SEGGER J-Link Software and Documentation Pack (it provides JLinkExe), "
+        "or point TRAYLINE_JLINKEXE at it."
+    ),
+)
+
+ERRORS: tuple[ErrorPattern, ...] = (
+    ErrorPattern.of(
+        r"Device will be unsecured|device is secured|Active read protection|"
+        r"APPROTECT|readout protection",
+        ProtectedDevice,
+        "the chip is protected: {0}; the jlink backend never unlocks "
+        "(use nrfjprog or openocd with allow_unlock on this slot)",
+    ),
+    ErrorPattern.of(
+        r"Connecting to J-Link via USB\.{3}FAILED|Cannot connect to J-Link|"
+        r"Could not find J-Link|Could not connect to J-Link|No J-Link found",
+        ProbeNotFound,
+        "J-Link not found: {0} (USB cable, serial number, udev rules)",
+    ),
+    ErrorPattern.of(
+        r"Verify failed|Verification failed|Data mismatch",
+        VerifyFailed,
+        "verify failed: {0}; the unit is not flashed",
+    ),
+    ErrorPattern.of(
+        r"Cannot connect to target|Could not establish a connection to target|"
+        r"Failed to halt CPU|Could not connect to target",
+        TargetNotHalted,
+        "the target does not answer: {0} (powered? in DFU mode? SWD ribbon seated?)",
+    ),
+    ErrorPattern.of(r"Failed to open file|Could not open file", ToolFailed, "{0}"),
+)
+
+_MEM8_LINE = re.compile(r"^([0-9A-Fa-f]{8}) = ((?:[0-9A-Fa-f]{2} )*[0-9A-Fa-f]{2})", re.MULTILINE)
+_EMU_LINE = re.compile(
+    r"J-Link\[\d+\]: Connection: USB, Serial number: (\d+)(?:, ProductName: ([^\n]*))?"
+)
+_MEM8_LIMIT = 256
+
+
+def parse_mem8(output: str, address: int, length: int) -> bytes:
+    """Bytes from ``mem8`` output (``10000060 = 8A 3C 12 F0 …``), checked against the request."""
+    data = bytearray()
+    for match in _MEM8_LINE.finditer(output):
+        line_address = int(match.group(1), 16)
+        if line_address != address + len(data):
+            continue  # register dumps (PC = 000008E4 …) are not memory lines
+        data += bytes.fromhex(match.group(2).replace(" ", ""))
+    if len(data) != length:
+        raise ValueError(f"mem8 printed {len(data)} bytes, {length} were asked for")
+    return bytes(data)
+
+
+def parse_emu_list(output: str) -> list[tuple[str, str]]:
+    """``(serial, product)`` for every J-Link ``ShowEmuList`` printed."""
+    return [(m.group(1), (m.group(2) or "J-Link").strip()) for m in _EMU_LINE.finditer(output)]
+
+
+class JLinkProgrammer(MemoryProgrammer):
+    """One J-Link on one slot, one Commander run per operation."""
+
+    name = "jlink"
+    capabilities = SWD_CAPABILITIES
+
+    def __init__(
+        self,
+        probe: ProbeInfo,
+        *,
+        slot: str,
+        platform_id: int,
+        policy: SlotPolicy,
+        tool: Tool,
+        speed_khz: int = 4000,
+        write_timeout: float = 120.0,
+    ) -> None:
+        super().__init__(probe, slot=slot, platform_id=platform_id, policy=policy)
+        self.tool = tool
+        self.speed_khz = speed_khz
+        self.write_timeout = write_timeout
+        self.read_timeout = 60.0
+        self._scripts = 0
+
+    def command_line(self, script: Path) -> list[str]:
+        args: list[str] = []
+        if self.probe.probe_id:
+            args += ["-SelectEmuBySN", self.probe.probe_id]
+        args += ["-device", self.mcu.jlink_device, "-if", "SWD", "-speed", str(self.speed_khz)]
+        args += ["-autoconnect", "1", "-ExitOnError", "1", "-NoGui", "1"]
+        return [*args, "-CommandFile", str(script)]
+
+    def script(self, *commands: str) -> Path:
+        """Write a command file (always ending in ``exit``) and return its path."""
+        self._scripts += 1
+        path = self.workdir() / f"step{self._scripts:03d}.jlink"
+        path.write_text("\n".join([*commands, "exit"]) + "\n", encoding="ascii")
+        return path
+
+    def _run(self, *commands: str, timeout: float, success: str | None = None) -> ToolRun:
+        run = self.tool.run(self.command_line(self.script(*commands)), timeout=timeout)
+        marker = re.compile(success) if success else None
+        error = classify(run, ERRORS, slot=self.slot, tool="JLinkExe", success=marker)
+        if error is not None:
+            raise error
+        return run
+
+    def _read(self, address: int, length: int) -> bytes:
+        if length <= _MEM8_LIMIT:
+            run = self._run(f"mem8 {address:#010x} {length}", timeout=self.read_timeout)
+            try:
+                return parse_mem8(run.output, address, length)
+            except ValueError as exc:
+                raise ToolFailed(
+                    f"JLinkExe mem8: {exc}", slot=self.slot, transcript=run.transcript
+                ) from exc
+        path = self.workdir() / f"read-{address:08x}-{length}.bin"
+        path.unlink(missing_ok=True)
+        self._run(
+            f"savebin {path} {address:#010x} {length}",
+            timeout=self.write_timeout,
+            success=r"O\.K\.",
+        )
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            raise ToolFailed(f"JLinkExe savebin wrote no file: {exc}", slot=self.slot) from exc
+
+    def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
+        commands = ["h", f"loadbin {path} {address:#010x}"]
+        if verify:
+            commands.append(f"verifybin {path} {address:#010x}")
+        success = r"Verify successful" if verify else r"O\.K\."
+        self._run(*commands, timeout=self.write_timeout, success=success)
+        return verify
+
+    def _reset(self) -> None:
+        self._run("r", "g", timeout=self.read_timeout)
+
+
+def _only_probe(tool: Tool, slot: str, workdir: Path) -> str:
+    script = workdir / "showemulist.jlink"
+    script.write_text("ShowEmuList\nexit\n", encoding="ascii")
+    found = parse_emu_list(
+        tool.run(["-NoGui", "1", "-CommandFile", str(script)], timeout=30).output
+    )
+    if not found:
+        raise ProbeNotFound("no J-Link attached (ShowEmuList listed none)", slot=slot)
+    if len(found) > 1:
+        serials = ", ".join(s for s, _ in found)
+        raise SeveralProbes(
+            f"{len(found)} J-Links attached ({serials}); name one with --probe", slot=slot
+        )
+    return found[0][0]
+
+
+def open_jlink(request: OpenRequest, *, runner: Runner | None = None) -> JLinkProgrammer:
+    """The registry's ``open``; with no serial, exactly one J-Link must be attached."""
+    tool = tool_for(JLINK, request, runner)
+    prog = JLinkProgrammer(
+        ProbeInfo("jlink", request.probe_id, "SEGGER J-Link"),
+        slot=request.slot,
+        platform_id=request.platform_id,
+        policy=request.policy,
+        tool=tool,
+        speed_khz=int(request.number("speed", 4000)),
+        write_timeout=request.number("timeout", 120.0),
+    )
+    if not request.probe_id:
+        try:
+            serial = _only_probe(tool, request.slot, prog.workdir())
+        except Exception:
+            prog.close()
+            raise
+        prog.probe = ProbeInfo("jlink", serial, "SEGGER J-Link")
+    return prog
+
+
+def _list() -> list[ProbeInfo]:
+    with tempfile.TemporaryDirectory(prefix="trayline-jlink-") as folder:
+        script = Path(folder) / "showemulist.jlink"
+        script.write_text("ShowEmuList\nexit\n", encoding="ascii")
+        run = Tool(JLINK).run(["-NoGui", "1", "-CommandFile", str(script)], timeout=30)
+    return [ProbeInfo("jlink", s, p) for s, p in parse_emu_list(run.output)]
+
+
+BACKENDS = (
+    Backend(
+        name="jlink",
+        open=open_jlink,
+        list_probes=_list,
+        capabilities=SWD_CAPABILITIES,
+        description="SEGGER J-Link Commander (JLinkExe) command files, Gen 2 and Gen 3",
+        options=frozenset({"speed", "tool", "timeout", "record"}),
+    ),
+)
