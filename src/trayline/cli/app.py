@@ -12,6 +12,7 @@ import typer
 
 from trayline import __version__
 from trayline.cli import cloud, db, demo, device, firmware, provision, sims, skus
+from trayline.cli import line, station, units
 
 app = typer.Typer(
     name="trayline",
@@ -31,6 +32,9 @@ app.add_typer(provision.app, name="provision")
 app.add_typer(sims.app, name="sims")
 app.add_typer(firmware.app, name="firmware")
 app.add_typer(device.app, name="device")
+app.add_typer(line.app, name="line")
+app.add_typer(station.app, name="station")
+app.add_typer(units.app, name="units")
 app.command("skus")(skus.skus_command)
 app.command("demo")(demo.demo_command)
 

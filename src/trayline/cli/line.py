@@ -1,0 +1,76 @@
+"""``trayline line``: write and check the line's ``trayline.toml``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from trayline.cli.console import fail, out
+from trayline.core.ids import InvalidIdentifier, ProductRef
+from trayline.core.skus import UnknownSku, get_sku
+from trayline.settings.line import ConfigError
+from trayline.station.line import load_line
+from trayline.station.linefile import render_starter
+
+app = typer.Typer(
+    help=(
+        "The line's configuration file, trayline.toml.\n\n"
+        "Example: trayline line init --sku BRN404 --product 31337"
+    ),
+    no_args_is_help=True,
+)
+
+LineOption = typer.Option(
+    Path("trayline.toml"),
+    "--config",
+    "-c",
+    envvar="TRAYLINE_LINE",
+    show_envvar=True,
+    help="The line's configuration file.",
+)
+
+
+@app.command("init")
+def init_command(
+    sku: str = typer.Option(..., "--sku", help="The SKU built on this line, e.g. BRN404."),
+    product: str = typer.Option(..., "--product", help="Particle product ID or slug."),
+    config: Path = LineOption,
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a commented starter trayline.toml for SKU and PRODUCT.
+
+    Example: trayline line init --sku BRN404 --product 31337 -c trayline.toml
+    """
+    try:
+        found = get_sku(sku)
+        ProductRef.parse(product)
+    except (UnknownSku, InvalidIdentifier) as exc:
+        fail(str(exc))
+    if config.exists() and not force:
+        fail(f"{config} exists; pass --force to overwrite it")
+    config.write_text(render_starter(found, product), encoding="utf-8")
+    out.print(f"wrote {config}: edit the parts, bundles and slots, then `trayline line check`")
+
+
+@app.command("check")
+def check_command(config: Path = LineOption) -> None:
+    """Check trayline.toml and print what the line will do; every problem as FILE:LINE: key.
+
+    Example: trayline line check -c trayline.toml
+    """
+    try:
+        line = load_line(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            out.print(f"[red]{problem}[/red]")
+        fail(f"{config}: {len(exc.problems)} problem(s); nothing done")
+    cfg = line.config
+    for warning in cfg.warnings:
+        out.print(f"[yellow]warning:[/yellow] {warning}")
+    parts = ", ".join(p.name + ("" if p.required else " (optional)") for p in cfg.parts)
+    out.print(
+        f"{config}: {cfg.sku.name} for product {cfg.product} at station {cfg.station}; "
+        f"bundles {cfg.bundles.test} / {cfg.bundles.production}; parts: {parts or 'none'}; "
+        f"{len(line.plan.steps)} test steps; slots: {', '.join(s.name for s in cfg.slots)}"
+    )
