@@ -11,8 +11,19 @@ from __future__ import annotations
 import typer
 
 from trayline import __version__
-from trayline.cli import cloud, db, demo, device, firmware, provision, sims, skus
-from trayline.cli import line, station, units
+from trayline.cli import (
+    cloud,
+    db,
+    demo,
+    device,
+    firmware,
+    line,
+    provision,
+    sims,
+    skus,
+    station,
+    units,
+)
 
 app = typer.Typer(
     name="trayline",
