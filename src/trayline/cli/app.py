@@ -23,6 +23,7 @@ from trayline.cli import (
     skus,
     station,
     units,
+    virtual,
 )
 
 app = typer.Typer(
@@ -43,6 +44,7 @@ app.add_typer(provision.app, name="provision")
 app.add_typer(sims.app, name="sims")
 app.add_typer(firmware.app, name="firmware")
 app.add_typer(device.app, name="device")
+app.add_typer(virtual.app, name="virtual")
 app.add_typer(line.app, name="line")
 app.add_typer(station.app, name="station")
 app.add_typer(units.app, name="units")
