@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from trayline.core.ids import DeviceId, SerialNumber
+from trayline.core.versions import InvalidVersion, SemVer
 from trayline.usb.discovery import wait_for_device
 from trayline.usb.messages import (
     DeviceMode,
@@ -52,6 +53,8 @@ __all__ = ["FIRMWARE_UPDATE_TIMEOUT_S", "ParticleDevice", "SerialMismatch"]
 
 FIRMWARE_UPDATE_TIMEOUT_S = 240.0
 """particle-cli allows 4 minutes per module (NCP updates are slow)."""
+NO_SETUP_FLAG_FROM = SemVer(4, 0, 0)
+"""From Device OS 4.0 there is no setup-done flag (device-os commit d50b3506a)."""
 LISTENING_SETTLE_S = 1.0
 """particle-cli and flash-util wait 1 s after request 70 before an update."""
 
@@ -167,8 +170,15 @@ class ParticleDevice:
     def set_setup_done(self, done: bool = True) -> bool:
         """Set (or clear) the Gen 3 setup-done flag; ``False`` when the device has none.
 
-        Then stop (done) or start (not done) listening mode, as the CLI does.
+        Device OS ≥ 4.0 has no flag: it answers OK to done=true without storing
+        anything and NOT_SUPPORTED to done=false, so the version (raw request
+        30) is asked first and ≥ 4.0 is "not needed" without a write. A
+        NOT_SUPPORTED answer (Electron, or a version that could not be read)
+        means the same. Then stop (done) or start (not done) listening mode, as
+        ``particle usb setup-done`` does.
         """
+        if self._has_no_flag():
+            return False
         try:
             self.service.request(RequestType.SET_DEVICE_SETUP_DONE, encode_bool(done))
         except NotSupported:
@@ -177,6 +187,13 @@ class ParticleDevice:
         with contextlib.suppress(NotSupported):
             self.service.request(follow)
         return True
+
+    def _has_no_flag(self) -> bool:
+        try:
+            version = SemVer.parse(self.get_system_version())
+        except (UsbError, InvalidVersion):
+            return False
+        return version >= NO_SETUP_FLAG_FROM
 
     def is_setup_done(self) -> bool:
         data = self.service.request(RequestType.IS_DEVICE_SETUP_DONE)
