@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from trayline.particle.ratelimit import (
     DEFAULT_RATE_LIMIT,
     SERIAL_LOOKUP_LIMIT,
+    HostWindow,
     InvalidRateLimit,
     MemorySerialBudget,
     RateLimit,
@@ -167,11 +169,16 @@ async def test_slow_down_pauses_everyone_and_shrinks() -> None:
     start = fake.now
     await lim.acquire()
     assert fake.now - start >= 7.0
-    # Repeated 429s shrink the window to a quarter at most.
+    # A burst of 429s in one episode (answers already on the wire) shrinks it once.
+    for _ in range(32):
+        lim.slow_down(0.0)
+    assert lim.capacity == 80 and lim.episodes == 1
+    # Separate episodes (each after the last one's pause) shrink it to a quarter at most.
     for _ in range(20):
+        fake.now += 2.0
         lim.slow_down(0.0)
     assert lim.capacity == 25
-    assert lim.throttled == 21
+    assert lim.throttled == 53
 
 
 async def test_slow_down_without_retry_after() -> None:
@@ -196,7 +203,7 @@ def test_slow_down_keeps_the_longer_pause() -> None:
     assert lim._paused_until == pytest.approx(fake.now + 30.0)
 
 
-def test_succeeded_grows_capacity_back() -> None:
+def test_capacity_recovers_within_a_minute_of_clean_answers() -> None:
     fake = FakeTime()
     lim = limiter(RateLimit(1000, 10), fake)
     for _ in range(100):
@@ -204,27 +211,103 @@ def test_succeeded_grows_capacity_back() -> None:
     assert lim.capacity == 1000, "at full capacity success changes nothing"
     lim.slow_down(0.0)
     assert lim.capacity == 800
-    needed = max(10, lim.capacity // 10)
-    for _ in range(needed - 1):
-        lim.succeeded()
-    assert lim.capacity == 800
+    fake.now += 30.0
     lim.succeeded()
-    assert lim.capacity == 850
-    for _ in range(10_000):
-        lim.succeeded()
-    assert lim.capacity == 1000, "never above the limit"
+    assert lim.capacity == 900, "half way back after half a minute"
+    fake.now += 15.0
+    lim.succeeded()
+    assert 900 < lim.capacity < 1000
+    fake.now += 15.0
+    lim.succeeded()
+    assert lim.capacity == 1000, "all back a minute after the last 429"
 
 
-def test_a_429_resets_the_success_streak() -> None:
+def test_a_new_429_starts_recovery_again() -> None:
     fake = FakeTime()
     lim = limiter(RateLimit(100, 10), fake)
     lim.slow_down(0.0)  # 80
-    for _ in range(9):
-        lim.succeeded()
-    lim.slow_down(0.0)  # 64
-    for _ in range(9):
-        lim.succeeded()
-    assert lim.capacity == 64
+    fake.now += 30.0
+    lim.succeeded()  # 90
+    lim.slow_down(0.0)  # a new episode: 72
+    assert lim.capacity == 72
+    lim.succeeded()
+    assert lim.capacity == 72, "no calm yet"
+
+
+async def test_release_gives_the_slot_back() -> None:
+    fake = FakeTime()
+    lim = limiter(RateLimit(1, 5.0), fake)
+    slot = await lim.acquire()
+    lim.release(slot)
+    start = fake.now
+    await lim.acquire()
+    assert fake.now == start, "a released slot does not count"
+
+
+async def test_cancelled_request_releases_its_slot() -> None:
+    """A request cancelled while it waits to be sent leaves no slot behind (client finally)."""
+    import httpx
+
+    from trayline.particle.auth import AccessToken
+    from trayline.particle.client import BEFORE_SEND, ParticleClient
+
+    gate = asyncio.Event()
+
+    async def before_send() -> None:
+        await gate.wait()
+
+    lim = RateLimiter(RateLimit(1, 3600.0))
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"ok": True}))
+    client = ParticleClient(
+        AccessToken("a" * 40), base_url="http://x.test", limiter=lim, transport=transport
+    )
+
+    async def claim() -> object:
+        BEFORE_SEND.set(before_send)
+        return await client.claim_device("a" * 24)
+
+    task = asyncio.create_task(claim())
+    await asyncio.sleep(0.01)
+    assert lim.sent_in_window() == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert lim.sent_in_window() == 0
+    await client.aclose()
+
+
+def test_host_window_is_shared_between_limiters(tmp_path: Path) -> None:
+    """Two limiters (two processes on one host) on one file never exceed the limit together."""
+    fake = FakeTime()
+    path = tmp_path / "rate.window"
+    a = RateLimiter(
+        RateLimit(10, 5.0), headroom=1.0, clock=fake.clock, sleep=fake.sleep, host=HostWindow(path)
+    )
+    b = RateLimiter(
+        RateLimit(10, 5.0), headroom=1.0, clock=fake.clock, sleep=fake.sleep, host=HostWindow(path)
+    )
+    sent: list[float] = []
+
+    async def go() -> None:
+        for n in range(30):
+            await (a if n % 2 else b).acquire()
+            sent.append(fake.now)
+
+    asyncio.run(go())
+    for t in sent:
+        assert sum(1 for u in sent if t - 5.0 < u <= t) <= 10
+    assert fake.now >= sent[0] + 10.0, "30 requests at 10 per 5 s take two more windows"
+
+
+def test_host_window_shares_a_429_pause(tmp_path: Path) -> None:
+    fake = FakeTime()
+    path = tmp_path / "rate.window"
+    a = RateLimiter(RateLimit(100, 5.0), clock=fake.clock, sleep=fake.sleep, host=HostWindow(path))
+    b = RateLimiter(RateLimit(100, 5.0), clock=fake.clock, sleep=fake.sleep, host=HostWindow(path))
+    a.slow_down(3.0)
+    start = fake.now
+    asyncio.run(b.acquire())
+    assert fake.now - start == pytest.approx(3.0)
 
 
 # ----------------------------------------------------------------------------- serial budget

@@ -11,10 +11,12 @@ from conftest import OTHER_PRODUCT, PRODUCT, Cloud, make_cloud
 from trayline.inputs import parse_inputs
 from trayline.particle.client import ParticleClient
 from trayline.particle.emulator import EmulatorConfig
-from trayline.provisioning.engine import EngineOptions, JobStopped, Outcome, open_job, run_job
-from trayline.provisioning.journal import JobSpec
+from trayline.provisioning.engine import EngineOptions, Outcome, open_job, run_job
+from trayline.provisioning.journal import CloudIdentity, JobSpec
 from trayline.reports.provisioning import job_report
 from trayline.store.db import Store
+
+IDENTITY = CloudIdentity("http://cloud.test", "maker@example.com")
 
 
 def spec(
@@ -38,7 +40,7 @@ async def provision(
     client: ParticleClient | None = None,
 ) -> Outcome:
     options = options or EngineOptions(chunk=100, group_chunk=100, concurrency=16)
-    journal, _ = open_job(store, job_spec or spec(), inputs(lines), options)
+    journal, _ = open_job(store, job_spec or spec(), IDENTITY, inputs(lines), options)
     async with client or cloud.client() as c:
         return await run_job(c, journal, options)
 
@@ -214,7 +216,7 @@ async def test_crash_anywhere_then_resume_matches_clean_run(tmp_path: Any) -> No
             transport=httpx.ASGITransport(app=cloud.app),
             crash_after=crash_at,
         )
-        with pytest.raises((Crash, ExceptionGroup)):
+        with pytest.raises(Crash):
             await provision(cloud, store, lines, spec(claim="each"), client=client)
         outcome = await provision(cloud, store, lines, spec(claim="each"))
         assert outcome.exit_code == 0, (crash_at, outcome)
@@ -222,5 +224,13 @@ async def test_crash_anywhere_then_resume_matches_clean_run(tmp_path: Any) -> No
         store.dispose()
 
 
-def test_job_stopped_is_an_exception() -> None:
-    assert issubclass(JobStopped, Exception)
+async def test_job_stopped_stops_the_run_and_keeps_the_journal(store: Store) -> None:
+    """A token that may not claim stops the job (exit 3) with what was done kept."""
+    cloud = make_cloud()
+    devices = cloud.app.cloud.make_devices("BRN404", 4)
+    api_user = cloud.app.cloud.add_token("api-user@api.particle.io", api_user=True)
+    cloud.token = api_user
+    outcome = await provision(cloud, store, [d.id for d in devices], spec(claim="each"))
+    assert outcome.exit_code == 3
+    assert outcome.stopped is not None and "--claim import" in outcome.stopped
+    assert all(d.product_id == PRODUCT for d in devices), "the import before the stop is kept"

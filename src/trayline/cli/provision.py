@@ -1,9 +1,13 @@
 """``trayline provision``: import, group, name and claim a batch of devices, resumably.
 
 Exit codes (``run``): 0 every device provisioned; 1 some devices failed for
-good (the report lists them) or are still incomplete; 2 bad input or usage,
-nothing sent; 3 stopped on an unrecoverable error (token refused, product not
-found, a permission the token lacks).
+good (the report lists them) or are still incomplete, or the cloud could not be
+reached (nothing done; run again); 2 bad input, usage or configuration (token,
+API URL, an API URL that does not answer as the Particle API), nothing sent;
+3 stopped on an unrecoverable error (token refused, product not found, a
+permission the token lacks); 4 store problem; 5 another process works this job
+(the message names it); 130 Ctrl-C and 143 SIGTERM (the job is marked
+interrupted; run the same command again to resume).
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from dataclasses import asdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -27,23 +32,41 @@ from rich.progress import (
 from rich.table import Table
 
 from trayline.cli.console import err, fail, out
-from trayline.cli.options import DbOption, open_db
+from trayline.cli.interrupt import Interrupted, exit_interrupted, run_interruptibly
+from trayline.cli.options import EXIT_STORE, DbOption, open_db
 from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.core.ids import GroupName, InvalidIdentifier, ProductRef
 from trayline.inputs import InputError, read_inputs
+from trayline.particle.auth import AccessToken
 from trayline.particle.client import ParticleClient, api_url_from_env
-from trayline.particle.ratelimit import InvalidRateLimit, RateLimiter, rate_limit_from_env
+from trayline.particle.errors import (
+    AuthError,
+    CloudError,
+    InvalidApiUrl,
+    NotAnApi,
+    PermissionDenied,
+)
+from trayline.particle.ratelimit import (
+    HostWindow,
+    InvalidRateLimit,
+    RateLimit,
+    RateLimiter,
+    rate_limit_from_env,
+)
 from trayline.provisioning.engine import EngineOptions, Outcome, dry_run, open_job, run_job
-from trayline.provisioning.journal import JobSpec
+from trayline.provisioning.journal import CloudIdentity, JobSpec, Journal, JournalInput
+from trayline.provisioning.lease import JobBusy, JobLease
 from trayline.provisioning.plan import Step
 from trayline.reports.provisioning import (
     DeviceReportRow,
+    JobSummary,
     job_report,
     job_summaries,
     render_csv,
     render_json,
 )
-from trayline.store.audit import StoreAudit, StoreSerialBudget
+from trayline.store.audit import StoreSerialBudget
+from trayline.store.db import Store, StoreError
 
 app = typer.Typer(
     help=(
@@ -105,6 +128,9 @@ class RichProgress:
 
     def step_finished(self, step: Step) -> None:
         pass
+
+    def notice(self, message: str) -> None:
+        self._progress.console.print(message, markup=False, highlight=False)
 
 
 @app.command()
@@ -187,84 +213,139 @@ def run(
     )
     options = EngineOptions(chunk=chunk, concurrency=concurrency)
     devices = result.devices
-
+    try:
+        api_url = api_url_from_env()
+    except InvalidApiUrl as exc:
+        fail(str(exc))
     if dry:
-        store = open_db(db)
-        state, estimate, existing = dry_run(spec, devices, options, store)
-        store.dispose()
-        total = sum(estimate.values())
-        if as_json:
-            doc = {
-                "dry_run": True,
-                "resumes_job": existing,
-                "devices": len(state.devices),
-                "group": state.group,
-                "requests": {str(k): v for k, v in estimate.items()},
-                "total_requests": total,
-                "estimated_seconds": round(total / limit.per_second, 1),
-            }
-            out.print_json(json.dumps(doc))
-            return
-        table = Table(title=f"Plan for {len(state.devices)} devices into {spec.product}")
-        table.add_column("step")
-        table.add_column("requests", justify="right")
-        for step, count in estimate.items():
-            if count:
-                table.add_row(STEP_LABELS[step], str(count))
-        table.add_row("total", str(total))
-        out.print(table)
-        out.print(
-            f"group: {state.group or '(none)'}; "
-            f"{'resumes an existing job' if existing else 'a new job'}; "
-            f"at {limit} requests/s-window about {total / limit.per_second:.0f} s. Nothing sent."
-        )
+        _print_dry_run(spec, devices, options, limit, as_json, db)
         return
-
     token = resolve_token(token_file)
     store = open_db(db)
-    journal, resumed = open_job(store, spec, devices, options)
-    audit = StoreAudit(store, job_id=journal.job_id)
-    if not as_json:
-        verb = "resuming" if resumed else "starting"
-        err.print(f"{verb} job {journal.job_id}: {len(devices)} devices into {spec.product}")
-
-    async def go() -> Outcome:
-        client = ParticleClient(
-            token,
-            base_url=api_url_from_env(),
-            limiter=RateLimiter(limit),
-            observers=[audit],
-            serial_budget=StoreSerialBudget(store),
-            max_connections=concurrency,
+    try:
+        ran = run_interruptibly(
+            lambda: _provision(store, token, api_url, limit, spec, devices, options, as_json)
         )
-        async with client:
-            if as_json:
-                return await run_job(client, journal, options, on_step_done=audit.flush)
-            bars = Progress(
-                TextColumn("{task.description:<18}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                console=err,
-                transient=False,
-            )
-            with bars:
-                return await run_job(
-                    client, journal, options, RichProgress(bars), on_step_done=audit.flush
-                )
+        rows = job_report(store, ran.outcome.job_id)
+        summary = job_summaries(store, ran.outcome.job_id)[0]
+    except Interrupted as exc:
+        exit_interrupted(exc)
+    except StoreError as exc:
+        fail(str(exc), EXIT_STORE)
+    except JobBusy as exc:
+        fail(str(exc), EXIT_BUSY)
+    except SetupFailed as exc:
+        fail(exc.message, exc.exit_code)
+    finally:
+        store.dispose()
+    _finish(ran.outcome, rows, summary, as_json)
 
-    outcome = asyncio.run(go())
-    audit.flush()
+
+EXIT_BUSY = 5
+
+
+class SetupFailed(Exception):
+    """The run could not start (the cloud or its URL is wrong): message and exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+@dataclass
+class _Ran:
+    outcome: Outcome
+
+
+async def _identify(client: ParticleClient, api_url: str) -> CloudIdentity:
+    """Which account the token belongs to, asked of the cloud (the first request)."""
+    try:
+        account = await client.whoami()
+    except NotAnApi as exc:
+        raise SetupFailed(exc.message, 2) from None
+    except AuthError as exc:
+        raise SetupFailed(
+            f"the access token was refused ({exc.message}); get a new one", 3
+        ) from None
+    except PermissionDenied:
+        account = "(API user)"  # API users may not read /v1/user (UNCONFIRMED): one account
+    except CloudError as exc:
+        raise SetupFailed(
+            f"cannot reach the cloud at {api_url} ({exc}); nothing done — check the network "
+            f"and run the same command again",
+            1,
+        ) from None
+    return CloudIdentity(api_url, account)
+
+
+async def _provision(
+    store: Store,
+    token: AccessToken,
+    api_url: str,
+    limit: RateLimit,
+    spec: JobSpec,
+    devices: Sequence[JournalInput],
+    options: EngineOptions,
+    as_json: bool,
+) -> _Ran:
+    client = ParticleClient(
+        token,
+        base_url=api_url,
+        limiter=RateLimiter(limit, host=HostWindow.for_cloud(api_url)),
+        serial_budget=StoreSerialBudget(store),
+        max_connections=options.concurrency,
+    )
+    async with client:
+        identity = await _identify(client, api_url)
+        journal, resumed = await asyncio.to_thread(
+            open_job, store, spec, identity, devices, options
+        )
+        with JobLease(store, journal.job_id) as lease:
+            if not as_json:
+                verb = "resuming" if resumed else "starting"
+                err.print(
+                    f"{verb} job {journal.job_id}: {len(devices)} devices into {spec.product} "
+                    f"({identity.account} on {api_url})",
+                    markup=False,
+                )
+            outcome = await _run_with_bars(client, journal, options, as_json, lease)
     outcome.resumed = resumed
-    rows = job_report(store, journal.job_id)
-    summary = job_summaries(store, journal.job_id)[0]
-    store.dispose()
+    return _Ran(outcome)
+
+
+async def _run_with_bars(
+    client: ParticleClient,
+    journal: Journal,
+    options: EngineOptions,
+    as_json: bool,
+    lease: JobLease,
+) -> Outcome:
+    if as_json:
+        return await run_job(client, journal, options, lease_lost=lease.lost.is_set)
+    bars = Progress(
+        TextColumn("{task.description:<18}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+    with bars:
+        return await run_job(
+            client, journal, options, RichProgress(bars), lease_lost=lease.lost.is_set
+        )
+
+
+def _finish(
+    outcome: Outcome, rows: list[DeviceReportRow], summary: JobSummary, as_json: bool
+) -> None:
     problems = [r for r in rows if r.state != "provisioned"]
     if as_json:
         doc = json.loads(render_json(summary, problems))
         doc["outcome"] = {
             "exit_code": outcome.exit_code,
-            "resumed": resumed,
+            "resumed": outcome.resumed,
             "stopped": outcome.stopped,
             "elapsed_s": round(outcome.elapsed_s, 3),
             "requests": outcome.requests,
@@ -276,7 +357,7 @@ def run(
     _print_problems(problems)
     counts = outcome.counts
     out.print(
-        f"job {journal.job_id}: {counts['provisioned']}/{counts['devices']} provisioned, "
+        f"job {outcome.job_id}: {counts['provisioned']}/{counts['devices']} provisioned, "
         f"{counts['failed']} failed, {counts['remaining']} incomplete; "
         f"{outcome.requests} requests in {outcome.elapsed_s:.1f} s"
     )
@@ -285,6 +366,43 @@ def run(
     elif counts["remaining"]:
         err.print("some devices are incomplete: run the same command again to continue")
     raise typer.Exit(outcome.exit_code)
+
+
+def _print_dry_run(
+    spec: JobSpec,
+    devices: Sequence[JournalInput],
+    options: EngineOptions,
+    limit: RateLimit,
+    as_json: bool,
+    db: str | None,
+) -> None:
+    """The plan as a new job: a dry run sends nothing, not even the account lookup."""
+    state, estimate, existing = dry_run(spec, None, devices, options, None)
+    total = sum(estimate.values())
+    if as_json:
+        doc = {
+            "dry_run": True,
+            "resumes_job": existing,
+            "devices": len(state.devices),
+            "group": state.group,
+            "requests": {str(k): v for k, v in estimate.items()},
+            "total_requests": total,
+            "estimated_seconds": round(total / limit.per_second, 1),
+        }
+        out.print_json(json.dumps(doc))
+        return
+    table = Table(title=f"Plan for {len(state.devices)} devices into {spec.product}")
+    table.add_column("step")
+    table.add_column("requests", justify="right")
+    for step, count in estimate.items():
+        if count:
+            table.add_row(STEP_LABELS[step], str(count))
+    table.add_row("total", str(total))
+    out.print(table)
+    out.print(
+        f"group: {state.group or '(none)'}; as a new job (a re-run resumes what is done); "
+        f"at {limit} requests/s-window about {total / limit.per_second:.0f} s. Nothing sent."
+    )
 
 
 def _print_problems(rows: list[DeviceReportRow]) -> None:
@@ -319,11 +437,22 @@ def status(
         out.print_json(json.dumps([asdict(s) for s in summaries]))
         return
     table = Table(title="Provisioning jobs")
-    for col in ("job", "product", "group", "status", "devices", "provisioned", "failed", "created"):
+    for col in (
+        "job",
+        "account @ cloud",
+        "product",
+        "group",
+        "status",
+        "devices",
+        "provisioned",
+        "failed",
+        "created",
+    ):
         table.add_column(col)
     for s in summaries:
         table.add_row(
             str(s.id),
+            f"{s.account or '?'} @ {s.api_url or '(before 0003)'}",
             s.product,
             s.group or "",
             s.status,

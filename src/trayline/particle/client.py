@@ -26,8 +26,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from urllib.parse import quote
 
@@ -35,15 +34,23 @@ import httpx
 
 from trayline import __version__, settings
 from trayline.core.ids import SerialNumber
+from trayline.particle._transport import (
+    BEFORE_SEND,
+    Answer,
+    RetryPolicy,
+    validate_api_url,
+)
 from trayline.particle.auth import AccessToken
 from trayline.particle.errors import (
     CloudError,
+    NotAnApi,
     RateLimited,
     TransportError,
     error_for_status,
 )
 from trayline.particle.ratelimit import (
     DEFAULT_RATE_LIMIT,
+    SERIAL_LOOKUP_LIMIT,
     MemorySerialBudget,
     RateLimiter,
     SerialBudget,
@@ -61,6 +68,7 @@ from trayline.particle.resources import (
 )
 
 __all__ = [
+    "BEFORE_SEND",
     "DEFAULT_API_URL",
     "CallObserver",
     "CallRecord",
@@ -68,6 +76,7 @@ __all__ = [
     "RetryPolicy",
     "SerialBudgetExhausted",
     "api_url_from_env",
+    "validate_api_url",
 ]
 
 DEFAULT_API_URL = "https://api.particle.io"
@@ -75,8 +84,8 @@ log = logging.getLogger(__name__)
 
 
 def api_url_from_env(explicit: str | None = None) -> str:
-    """``PARTICLE_API_URL`` or the real API."""
-    return (explicit or settings.api_url() or DEFAULT_API_URL).rstrip("/")
+    """``PARTICLE_API_URL`` or the real API, checked (:class:`InvalidApiUrl`)."""
+    return validate_api_url(explicit or settings.api_url() or DEFAULT_API_URL)
 
 
 class SerialBudgetExhausted(CloudError):
@@ -105,60 +114,6 @@ class CallRecord:
 
 class CallObserver(Protocol):
     def record_call(self, call: CallRecord) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how patiently to retry transient failures.
-
-    Server errors and dropped connections are retried quickly (``base`` doubling
-    to ``cap``); a 429 without ``Retry-After`` waits longer (``rate_limited_base``
-    doubling to ``rate_limited_cap``), because "making another request
-    immediately will not help" (spec §9). Delays use full jitter so that many
-    concurrent senders do not retry in lock step.
-    """
-
-    max_attempts: int = 8
-    base: float = 0.25
-    cap: float = 30.0
-    rate_limited_base: float = 5.0
-    rate_limited_cap: float = 300.0
-
-    def delay(self, attempt: int, error: CloudError, rng: random.Random) -> float:
-        if isinstance(error, RateLimited):
-            if error.retry_after is not None:
-                return error.retry_after + rng.uniform(0, 0.25)
-            ceiling = min(self.rate_limited_cap, self.rate_limited_base * 2 ** (attempt - 1))
-        else:
-            ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
-        return rng.uniform(ceiling / 2, ceiling)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _body(response: httpx.Response) -> Any:
-    if not response.content:
-        return {}
-    try:
-        return response.json()
-    except ValueError:
-        return {"error": response.text[:200]}
 
 
 class ParticleClient:
@@ -216,6 +171,10 @@ class ParticleClient:
     def add_observer(self, observer: CallObserver) -> None:
         self._observers.append(observer)
 
+    def remove_observer(self, observer: CallObserver) -> None:
+        if observer in self._observers:
+            self._observers.remove(observer)
+
     # -- the one place a request is made -------------------------------------------------
 
     async def _request(
@@ -228,6 +187,8 @@ class ParticleClient:
         json: Any = None,
         data: Mapping[str, Any] | None = None,
         files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        retry: bool = True,
+        wait_on_429: bool = True,
     ) -> Any:
         url = template.format(**{k: quote(str(v), safe="") for k, v in (path or {}).items()})
         route = f"{method} {template}"
@@ -235,43 +196,79 @@ class ParticleClient:
         attempt = 0
         while True:
             attempt += 1
-            slot = await self.limiter.acquire()
             started = time.perf_counter()
+            status: int | None
+            try:
+                status, body = await self._attempt(
+                    method, url, route, query, json, data, files, headers
+                )
+            except CloudError as error:
+                status, failure = error.status, error
+            else:
+                if 200 <= status < 300:
+                    self._record(method, template, status, started, attempt, None)
+                    self.limiter.succeeded()
+                    return body
+                failure = error_for_status(status, body.content, route, body.retry_after)
+            self._record(method, template, status, started, attempt, type(failure).__name__)
+            if isinstance(failure, RateLimited):
+                if not wait_on_429:
+                    raise failure
+                self.limiter.slow_down(failure.retry_after)
+            if not (retry and failure.retryable) or attempt >= self.retry.max_attempts:
+                raise failure
+            delay = self.retry.delay(attempt, failure, self._rng)
+            log.debug("%s failed (%s); retry %d in %.2fs", route, failure, attempt, delay)
+            await asyncio.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        route: str,
+        query: Mapping[str, str | int] | None,
+        json: Any,
+        data: Mapping[str, Any] | None,
+        files: Mapping[str, tuple[str, bytes, str]] | None,
+        headers: Mapping[str, str],
+    ) -> tuple[int, Any]:
+        """One attempt: a slot, the caller's intent hook, the request; the slot is always
+        settled (sent) or released (cancelled before the bytes went out)."""
+        slot = await self.limiter.acquire()
+        sent = False
+        try:
+            hook = BEFORE_SEND.get()
+            if hook is not None:
+                await hook()
+            sent = True
             self.requests_sent += 1
-            error: CloudError
             try:
                 response = await self._http.request(
                     method, url, params=query, json=json, data=data, files=files, headers=headers
                 )
             except (httpx.TransportError, OSError) as exc:
-                self.limiter.settle(slot)
-                error = TransportError(
+                raise TransportError(
                     f"no answer from {self.base_url} ({type(exc).__name__})", route=route
-                )
-                status: int | None = None
-            else:
+                ) from None
+        finally:
+            if sent:
                 self.limiter.settle(slot)
-                status = response.status_code
-                key = str(status)
-                self.status_counts[key] = self.status_counts.get(key, 0) + 1
-                if 200 <= status < 300:
-                    self._record(method, template, status, started, attempt, None)
-                    self.limiter.succeeded()
-                    return _body(response)
-                error = error_for_status(
-                    status,
-                    _body(response),
-                    route,
-                    _retry_after(response.headers.get("Retry-After")),
-                )
-            self._record(method, template, status, started, attempt, type(error).__name__)
-            if isinstance(error, RateLimited):
-                self.limiter.slow_down(error.retry_after)
-            if not error.retryable or attempt >= self.retry.max_attempts:
-                raise error
-            delay = self.retry.delay(attempt, error, self._rng)
-            log.debug("%s failed (%s); retry %d in %.2fs", route, error, attempt, delay)
-            await asyncio.sleep(delay)
+            else:
+                self.limiter.release(slot)
+        status = response.status_code
+        key = str(status)
+        self.status_counts[key] = self.status_counts.get(key, 0) + 1
+        answer = Answer.of(response)
+        if answer.not_json and status < 500:
+            raise NotAnApi(
+                f"{self.base_url} answered {route} with {answer.kind}, not the Particle API's "
+                f"JSON: check PARTICLE_API_URL (e.g. https://api.particle.io)",
+                status=status,
+                route=route,
+            )
+        if 200 <= status < 300:
+            return status, answer.content
+        return status, answer
 
     def _record(
         self,
@@ -302,8 +299,35 @@ class ParticleClient:
         if next_at is not None:
             raise SerialBudgetExhausted(next_at)
         self.serial_budget.record(account, serial, datetime.now(UTC))
-        body = await self._request("GET", "/v1/serial_numbers/{serial}", {"serial": serial})
+        try:
+            body = await self._request(
+                "GET", "/v1/serial_numbers/{serial}", {"serial": serial}, wait_on_429=False
+            )
+        except RateLimited as exc:
+            # The cloud's own count (other tools, another database) says the budget is
+            # spent: say so now, with when it refills, instead of sleeping for up to an hour.
+            wait = exc.retry_after if exc.retry_after is not None else SERIAL_LOOKUP_LIMIT.seconds
+            raise SerialBudgetExhausted(datetime.now(UTC) + timedelta(seconds=wait)) from None
         return SerialLookupResult.from_body(serial, body)
+
+    # -- §1 the account -------------------------------------------------------------------
+
+    async def whoami(self) -> str:
+        """The username of the account the token belongs to (``GET /v1/user``).
+
+        It names the account a provisioning job belongs to. This is the first
+        request a command sends, so an API URL that answers anything but the
+        Particle API's JSON fails here, at once, as :class:`NotAnApi`.
+        """
+        body = await self._request("GET", "/v1/user")
+        name = body.get("username") if isinstance(body, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            raise NotAnApi(
+                f"{self.base_url} answered GET /v1/user without a username: "
+                f"check PARTICLE_API_URL (e.g. https://api.particle.io)",
+                route="GET /v1/user",
+            )
+        return name.strip()
 
     # -- §3 import devices into a product ----------------------------------------------
 

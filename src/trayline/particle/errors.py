@@ -17,7 +17,13 @@ class                  when                                       retried
 ``RateLimited``        429, with ``retry_after`` seconds if sent  yes
 ``ServerError``        5xx                                        yes
 ``TransportError``     connection refused/dropped, timeout        yes
+``NotAnApi``           the URL answers, but not as the Particle   never
+                       API (HTML, not JSON): a configuration
+                       error, not something to retry
 =====================  =========================================  =========
+
+:class:`InvalidApiUrl` is raised before any request for an API URL that is not
+``http(s)://host``.
 
 Messages never contain the access token: the client never puts it anywhere but
 the ``Authorization`` header, and bodies are quoted from the server only.
@@ -31,6 +37,8 @@ __all__ = [
     "AuthError",
     "BadRequest",
     "CloudError",
+    "InvalidApiUrl",
+    "NotAnApi",
     "NotFound",
     "PermissionDenied",
     "RateLimited",
@@ -126,6 +134,14 @@ class TransportError(CloudError):
     """No HTTP answer at all: refused, reset, dropped or timed out."""
 
     retryable = True
+
+
+class NotAnApi(CloudError):
+    """The URL answers, but not with the Particle API's JSON: the API URL is wrong."""
+
+
+class InvalidApiUrl(ValueError):
+    """An API URL that is not ``http://`` or ``https://`` with a host."""
 
 
 def error_message(body: Any, default: str) -> str:

@@ -16,10 +16,19 @@ server's, never ahead of it.
 
 If a 429 comes anyway (another tool shares the IP, or the limit is lower than
 configured), :meth:`RateLimiter.slow_down` stops every sender until the
-``Retry-After`` time and shrinks the window's capacity; a run of successes
-grows it back. The limit is configurable (``TRAYLINE_RATE_LIMIT=REQUESTS/SECONDS``)
-for enterprise accounts with a raised limit and for tests against a scaled-down
+``Retry-After`` time and shrinks the window's capacity — once per *episode*:
+the 32 answers of a burst that were already on the wire when the first 429
+came say the same thing once, not 32 times. Clean answers give the capacity
+back in steps, all of it within :data:`RECOVERY_SECONDS` of the last 429. The
+limit is configurable (``TRAYLINE_RATE_LIMIT=REQUESTS/SECONDS``) for
+enterprise accounts with a raised limit and for tests against a scaled-down
 local cloud.
+
+The cloud counts per source IP, so every trayline process on one host must
+share one budget: with a :class:`HostWindow` (a small file in a per-user
+runtime folder, one per cloud URL, read and rewritten under an exclusive
+``flock``), a slot is granted only when both the process's own window and the
+host's have room, and a 429 pauses every process on the host.
 
 The serial-number lookup has its own, much smaller budget (50 per hour per
 account); :class:`SerialBudget` is the protocol the client asks before each
@@ -29,10 +38,16 @@ lookup, implemented in memory here and persistently in the store.
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import hashlib
+import os
+import struct
+import tempfile
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 from trayline import settings
@@ -45,7 +60,9 @@ from trayline.core.ratelimits import (
 
 __all__ = [
     "DEFAULT_RATE_LIMIT",
+    "RECOVERY_SECONDS",
     "SERIAL_LOOKUP_LIMIT",
+    "HostWindow",
     "InvalidRateLimit",
     "MemorySerialBudget",
     "RateLimit",
@@ -55,11 +72,127 @@ __all__ = [
 ]
 
 
+RECOVERY_SECONDS = 60.0
+"""After the last 429, clean answers restore the full capacity within this many seconds."""
+SHRINK = 0.8
+"""Capacity kept after a 429 episode (never below a quarter)."""
+
+
 def rate_limit_from_env(explicit: str | None = None) -> RateLimit:
     """``--rate-limit``, then ``TRAYLINE_RATE_LIMIT``, then the documented 10,000/300."""
     if explicit:
         return RateLimit.parse(explicit)
     return settings.rate_limit() or DEFAULT_RATE_LIMIT
+
+
+class HostWindow:
+    """The send times of every trayline process on this host talking to one cloud.
+
+    A file of little-endian doubles: the first is the time until which every
+    sender pauses (after a 429), the rest the ``time.monotonic()`` stamps of
+    the requests sent in the last window — a clock every process on the host
+    shares. Each call locks the file (``flock``), prunes stamps older than the
+    window, decides, and rewrites it: a few microseconds for a few thousand
+    stamps, far below the time between requests at any cloud's limit. Stamps
+    in the future (a file that survived a reboot) are dropped.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        self._fd = fd
+
+    @classmethod
+    def for_cloud(cls, api_url: str, folder: Path | None = None) -> HostWindow:
+        """The shared window for ``api_url`` in the per-user runtime folder."""
+        base = folder or Path(tempfile.gettempdir()) / f"trayline-{os.getuid()}"
+        digest = hashlib.sha256(api_url.rstrip("/").encode()).hexdigest()[:16]
+        return cls(base / f"rate-{digest}.window")
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+    def _read(self, now: float, seconds: float) -> tuple[float, list[float]]:
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        data = b""
+        while chunk := os.read(self._fd, 1 << 16):
+            data += chunk
+        count = len(data) // 8
+        values = list(struct.unpack(f"<{count}d", data[: count * 8])) if count else [0.0]
+        paused, stamps = values[0], values[1:]
+        edge = now - seconds
+        kept = [t for t in stamps if edge < t <= now + 1.0]
+        if paused > now + seconds + 3600:
+            paused = 0.0
+        return paused, kept
+
+    def _write(self, paused: float, stamps: list[float]) -> None:
+        data = struct.pack(f"<{len(stamps) + 1}d", paused, *stamps)
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.write(self._fd, data)
+        os.ftruncate(self._fd, len(data))
+
+    def take(self, now: float, capacity: int, seconds: float) -> float:
+        """Take a slot at ``now`` (returns 0.0) or say how long to wait before trying again."""
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            paused, stamps = self._read(now, seconds)
+            if now < paused:
+                return paused - now
+            if len(stamps) >= capacity:
+                ordered = sorted(stamps)
+                return max(ordered[len(ordered) - capacity] + seconds - now, 0.0005)
+            stamps.append(now)
+            self._write(paused, stamps)
+            return 0.0
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def restamp(self, sent: float, now: float, seconds: float) -> None:
+        """Count the slot taken at ``sent`` from ``now`` (its answer arrived)."""
+        def change(paused: float, stamps: list[float]) -> float:
+            _restamp(stamps, sent, now)
+            return paused
+
+        self._edit(now, seconds, change)
+
+    def drop(self, sent: float, now: float, seconds: float) -> None:
+        """Give back the slot taken at ``sent``: its request never went out."""
+        def change(paused: float, stamps: list[float]) -> float:
+            _remove(stamps, sent)
+            return paused
+
+        self._edit(now, seconds, change)
+
+    def pause_until(self, until: float, now: float, seconds: float) -> None:
+        self._edit(now, seconds, lambda paused, _stamps: max(paused, until))
+
+    def _edit(
+        self, now: float, seconds: float, change: Callable[[float, list[float]], float]
+    ) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+        try:
+            paused, stamps = self._read(now, seconds)
+            self._write(change(paused, stamps), stamps)
+        finally:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+
+def _restamp(stamps: list[float], sent: float, now: float) -> None:
+    for i in range(len(stamps) - 1, -1, -1):
+        if stamps[i] == sent:
+            stamps[i] = now
+            return
+
+
+def _remove(stamps: list[float], sent: float) -> None:
+    for i in range(len(stamps) - 1, -1, -1):
+        if stamps[i] == sent:
+            del stamps[i]
+            return
 
 
 class RateLimiter:
@@ -79,6 +212,7 @@ class RateLimiter:
         headroom: float = 0.95,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
+        host: HostWindow | None = None,
     ) -> None:
         if not 0 < headroom <= 1:
             raise ValueError("headroom must be in (0, 1]")
@@ -86,14 +220,18 @@ class RateLimiter:
         self.headroom = headroom
         self._clock = clock
         self._sleep = sleep
+        self._host = host
         self._in_flight: OrderedDict[int, float] = OrderedDict()  # slot -> send time
         self._answered: deque[float] = deque()  # answer times, oldest first
         self._next_slot = 0
         self._lock = asyncio.Lock()
         self._paused_until = 0.0
         self._factor = 1.0
-        self._streak = 0
+        self._shrunk_to = 1.0  # the factor the last episode left
+        self._last_429 = -1e18
+        self._episode_until = -1e18
         self.throttled = 0
+        self.episodes = 0
 
     @property
     def capacity(self) -> int:
@@ -129,17 +267,33 @@ class RateLimiter:
                     await self._pause(self._paused_until - now)
                     continue
                 self._prune(now)
-                if self._used() < self.capacity:
-                    slot = self._next_slot
-                    self._next_slot += 1
-                    self._in_flight[slot] = now
-                    return slot
-                await self._pause(max(self._next_expiry() - now, 0.0005))
+                if self._used() >= self.capacity:
+                    await self._pause(max(self._next_expiry() - now, 0.0005))
+                    continue
+                if self._host is not None:
+                    wait = self._host.take(now, self.capacity, self.limit.seconds)
+                    if wait > 0:
+                        await self._pause(wait)
+                        continue
+                slot = self._next_slot
+                self._next_slot += 1
+                self._in_flight[slot] = now
+                return slot
 
     def settle(self, slot: int) -> None:
         """The answer to ``slot``'s request arrived: count the slot from now."""
-        if self._in_flight.pop(slot, None) is not None:
-            self._answered.append(self._clock())
+        sent = self._in_flight.pop(slot, None)
+        if sent is not None:
+            now = self._clock()
+            self._answered.append(now)
+            if self._host is not None:
+                self._host.restamp(sent, now, self.limit.seconds)
+
+    def release(self, slot: int) -> None:
+        """Give ``slot`` back: its request was cancelled before it went out."""
+        sent = self._in_flight.pop(slot, None)
+        if sent is not None and self._host is not None:
+            self._host.drop(sent, self._clock(), self.limit.seconds)
 
     async def _pause(self, seconds: float) -> None:
         result = self._sleep(seconds)
@@ -147,21 +301,32 @@ class RateLimiter:
             await result
 
     def slow_down(self, retry_after: float | None) -> None:
-        """A 429 came back: stop everyone for a while and shrink the window."""
+        """A 429 came back: stop everyone for a while; shrink the window once per episode.
+
+        An episode is the 429 and every other 429 that arrives before the pause
+        it caused is over (plus a second): those requests were on the wire
+        already and carry no new news.
+        """
         self.throttled += 1
-        self._streak = 0
-        self._factor = max(0.25, self._factor * 0.8)
+        now = self._clock()
+        self._last_429 = now
         pause = retry_after if retry_after is not None else min(self.limit.seconds / 10, 5.0)
-        self._paused_until = max(self._paused_until, self._clock() + pause)
+        self._paused_until = max(self._paused_until, now + pause)
+        if self._host is not None:
+            self._host.pause_until(self._paused_until, now, self.limit.seconds)
+        if now < self._episode_until:
+            return
+        self.episodes += 1
+        self._episode_until = self._paused_until + 1.0
+        self._factor = self._shrunk_to = max(0.25, self._factor * SHRINK)
 
     def succeeded(self) -> None:
-        """A request went through: after a run of successes, give capacity back."""
+        """A clean answer: grow back towards full capacity, fully within a minute of calm."""
         if self._factor >= 1.0:
             return
-        self._streak += 1
-        if self._streak >= max(10, self.capacity // 10):
-            self._streak = 0
-            self._factor = min(1.0, self._factor + 0.05)
+        calm = self._clock() - self._last_429
+        share = min(1.0, max(0.0, calm / RECOVERY_SECONDS))
+        self._factor = max(self._factor, self._shrunk_to + (1.0 - self._shrunk_to) * share)
 
     def sent_in_window(self) -> int:
         self._prune(self._clock())

@@ -1,10 +1,16 @@
-"""The provisioning journal in the store: create or resume a job, read its state, record steps.
+"""The provisioning journal: a job's identity and state, written as the engine learns things.
 
-Everything the engine learns goes through here, and every write is its own
-committed transaction, so the journal on disk is always a state the planner
-(:mod:`trayline.provisioning.plan`) can resume from. Updates are done in bulk
-(one statement for many devices): a 10,000-device job must not spend its time
-in fsyncs.
+Everything the engine learns goes through here. Reads come back as the
+planner's plain data (:class:`~trayline.provisioning.plan.JobState`); writes
+go as typed :class:`~trayline.provisioning.plan.Change` s to the store's
+group-committing writer (:class:`~trayline.store.writer.StoreWriter`), so
+the event loop never waits on a disk and a killed process loses at most the
+last few tens of milliseconds of answers. The SQL lives in
+:mod:`trayline.store.jobs`.
+
+A job's identity (:func:`job_key`) is the cloud's API URL, the account the
+token belongs to, the product, the group choice and the set of identifiers:
+the same tray against the local cloud and then the real one is two jobs.
 """
 
 from __future__ import annotations
@@ -12,18 +18,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from sqlalchemy import insert, select, update
-
-from trayline.provisioning.plan import DeviceState, JobState
+from trayline.provisioning.plan import Change, DeviceState, JobState
+from trayline.store import jobs
 from trayline.store.db import Store
-from trayline.store.models import Event, ProvisioningDevice, ProvisioningJob
+from trayline.store.jobs import JobRow
+from trayline.store.writer import StoreWriter
 
-__all__ = ["JobSpec", "Journal", "JournalInput", "job_key"]
-
-STEP_COLUMNS = frozenset({"imported", "grouped", "named", "claimed", "verified"})
+__all__ = ["CloudIdentity", "JobSpec", "Journal", "JournalInput", "job_key"]
 
 
 class JournalInput(Protocol):
@@ -44,6 +47,14 @@ class JournalInput(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class CloudIdentity:
+    """Which cloud and which account: the API URL and the token's username (never the token)."""
+
+    api_url: str
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """What the user asked for; the same spec and input resume the same job."""
 
@@ -56,29 +67,30 @@ class JobSpec:
     input_path: str
 
 
-def job_key(spec: JobSpec, identifiers: Iterable[str]) -> str:
-    """A digest of product, group choice and the set of identifiers: the job's identity."""
+def job_key(spec: JobSpec, identity: CloudIdentity, identifiers: Iterable[str]) -> str:
+    """A digest of cloud, account, product, group choice and the identifiers: the job's identity."""
     digest = hashlib.sha256()
     group = "auto" if spec.group_auto else (spec.group or "")
-    digest.update(f"{spec.product}\0{group}\0".encode())
+    for part in (identity.api_url.rstrip("/").lower(), identity.account, spec.product, group):
+        digest.update(part.encode() + b"\0")
     for identifier in sorted(identifiers):
         digest.update(identifier.encode() + b"\n")
     return digest.hexdigest()
 
 
 class Journal:
-    """One job's rows in the store."""
+    """One job's rows in the store; writes go through a writer once :meth:`attach` is called."""
 
     def __init__(self, store: Store, job_id: int) -> None:
         self.store = store
         self.job_id = job_id
+        self.writer: StoreWriter | None = None
 
     # -- creating and finding jobs -------------------------------------------------------
 
     @classmethod
     def find(cls, store: Store, key: str) -> Journal | None:
-        with store.session() as session:
-            job_id = session.scalar(select(ProvisioningJob.id).where(ProvisioningJob.key == key))
+        job_id = jobs.find_job(store, key)
         return cls(store, job_id) if job_id is not None else None
 
     @classmethod
@@ -87,136 +99,111 @@ class Journal:
         store: Store,
         key: str,
         spec: JobSpec,
+        identity: CloudIdentity,
         group: str | None,
         inputs: Sequence[JournalInput],
         options: Mapping[str, Any],
-    ) -> Journal:
-        """Write the job and all its device rows in one transaction."""
+    ) -> tuple[Journal, bool]:
+        """Write the job and its device rows in one transaction. Returns (journal, created)."""
         naming = "pending" if spec.naming else "skipped"
         grouped = "pending" if group else "skipped"
         claimed = "pending" if spec.claim_mode != "none" else "skipped"
-        with store.session() as session:
-            job = ProvisioningJob(
-                key=key,
-                product=spec.product,
-                group_name=group,
-                name_mode="serial" if spec.naming else "none",
-                claim_mode=spec.claim_mode,
-                claim_user=spec.claim_user,
-                input_path=spec.input_path,
-                group_status="pending" if group else "skipped",
-                options=dict(options),
-            )
-            session.add(job)
-            session.flush()
-            job_id = job.id
-            rows = [
-                {
-                    "job_id": job_id,
-                    "line_no": item.line,
-                    "identifier": item.identifier,
-                    "id_kind": item.kind,
-                    "device_id": item.device_id,
-                    "serial_number": item.serial,
-                    "iccid": item.iccid,
-                    "imported": "pending",
-                    "grouped": grouped,
-                    "named": naming,
-                    "claimed": claimed,
-                    "verified": "pending",
-                    "attempts": 0,
-                }
-                for item in inputs
-            ]
-            if rows:
-                session.execute(insert(ProvisioningDevice), rows)
-            session.add(
-                Event(
-                    kind="provision.job.created",
-                    message=f"job {job_id}: {len(rows)} devices",
-                    data={"job_id": job_id, "product": spec.product, "group": group},
-                )
-            )
-        return cls(store, job_id)
+        job = {
+            "key": key,
+            "api_url": identity.api_url,
+            "account": identity.account,
+            "product": spec.product,
+            "group_name": group,
+            "name_mode": "serial" if spec.naming else "none",
+            "claim_mode": spec.claim_mode,
+            "claim_user": spec.claim_user,
+            "input_path": spec.input_path,
+            "group_status": "pending" if group else "skipped",
+            "status": "new",
+            "options": dict(options),
+        }
+        rows = [
+            {
+                "line_no": item.line,
+                "identifier": item.identifier,
+                "id_kind": item.kind,
+                "device_id": item.device_id,
+                "serial_number": item.serial,
+                "iccid": item.iccid,
+                "imported": "pending",
+                "grouped": grouped,
+                "named": naming,
+                "claimed": claimed,
+                "verified": "pending",
+                "attempts": 0,
+            }
+            for item in inputs
+        ]
+        event = {
+            "kind": "provision.job.created",
+            "message": f"{len(rows)} devices",
+            "data": {"product": spec.product, "group": group, "api_url": identity.api_url},
+        }
+        job_id, created = jobs.create_job(store, job, rows, event)
+        return cls(store, job_id), created
 
     # -- reading ---------------------------------------------------------------------------
 
-    def job(self) -> ProvisioningJob:
-        with self.store.session() as session:
-            job = session.get(ProvisioningJob, self.job_id)
-            assert job is not None
-            session.expunge(job)
-            return job
+    def job(self) -> JobRow:
+        return jobs.job_row(self.store, self.job_id)
 
     def state(self) -> JobState:
-        with self.store.session() as session:
-            job = session.get(ProvisioningJob, self.job_id)
-            assert job is not None
-            rows = session.execute(
-                select(
-                    ProvisioningDevice.id,
-                    ProvisioningDevice.identifier,
-                    ProvisioningDevice.id_kind,
-                    ProvisioningDevice.device_id,
-                    ProvisioningDevice.serial_number,
-                    ProvisioningDevice.imported,
-                    ProvisioningDevice.grouped,
-                    ProvisioningDevice.named,
-                    ProvisioningDevice.claimed,
-                    ProvisioningDevice.verified,
-                    ProvisioningDevice.failure,
-                )
-                .where(ProvisioningDevice.job_id == self.job_id)
-                .order_by(ProvisioningDevice.id)
-            ).all()
-            return JobState(
-                group=job.group_name,
-                group_status=job.group_status,
-                naming=job.name_mode == "serial",
-                claim_mode=job.claim_mode,
-                devices=tuple(DeviceState(*row) for row in rows),
-            )
+        job = jobs.job_row(self.store, self.job_id)
+        rows = jobs.device_rows(self.store, self.job_id)
+        return JobState(
+            group=job.group_name,
+            group_status=job.group_status,
+            naming=job.name_mode == "serial",
+            claim_mode=job.claim_mode,
+            devices=tuple(DeviceState(*row) for row in rows),
+        )
 
     # -- writing ---------------------------------------------------------------------------
 
+    def attach(self, writer: StoreWriter) -> None:
+        """Send writes through ``writer`` (group commits) from now on."""
+        self.writer = writer
+
+    def _put(self, op: jobs.Op) -> None:
+        if self.writer is None:
+            with self.store.session() as session:
+                op(session)
+        else:
+            self.writer.put(op)
+
+    async def _submit(self, op: jobs.Op) -> None:
+        if self.writer is None:
+            self._put(op)
+        else:
+            await self.writer.submit(op)
+
     def set_job(self, **fields: Any) -> None:
-        with self.store.session() as session:
-            session.execute(
-                update(ProvisioningJob).where(ProvisioningJob.id == self.job_id).values(**fields)
-            )
+        """Job-level fields, committed at once (status changes must not wait for a batch)."""
+        if self.writer is None:
+            jobs.set_job(self.store, self.job_id, **fields)
+        else:
+            self.writer.put(jobs.set_job_op(self.job_id, **fields))
 
-    def mark(self, keys: Iterable[int], column: str, status: str, **fields: Any) -> None:
-        """Set one step's status (and the same extra fields) on many devices at once.
+    async def intend(self, keys: Sequence[int], column: str) -> None:
+        """The intent: a request for ``keys``' ``column`` step is about to go out. Durable
+        before the caller goes on; counts an attempt per device."""
+        await self._submit(jobs.mark_op(keys, column, "sent"))
 
-        Marking ``sent`` is the intent to send a request, so it also counts an attempt.
-        """
-        assert column in STEP_COLUMNS
-        values: dict[str, Any] = {column: status, **fields, "updated_at": datetime.now(UTC)}
-        if status == "sent":
-            values["attempts"] = ProvisioningDevice.attempts + 1
-        ids = list(keys)
-        if not ids:
-            return
-        with self.store.session() as session:
-            for start in range(0, len(ids), 500):
-                session.execute(
-                    update(ProvisioningDevice)
-                    .where(ProvisioningDevice.id.in_(ids[start : start + 500]))
-                    .values(**values)
-                )
-
-    def update_each(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Per-device updates (each mapping has ``id`` and the columns to set), one transaction."""
-        if not rows:
-            return
-        now = datetime.now(UTC)
-        with self.store.session() as session:
-            session.execute(
-                update(ProvisioningDevice), [{**row, "updated_at": now} for row in rows]
-            )
+    def record(self, changes: Sequence[Change]) -> None:
+        """Results, written with the next group commit."""
+        rows = [{"id": c.key, **c.values()} for c in changes]
+        rows = [r for r in rows if len(r) > 1]
+        if rows:
+            self._put(jobs.update_devices_op(rows))
 
     def event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
-        with self.store.session() as session:
-            session.add(
-                Event(kind=kind, message=message, data=dict(data or {}), source="provision")
-            )
+        self._put(jobs.event_op(kind, message, data or {}))
+
+    async def flush(self) -> None:
+        if self.writer is not None:
+            await self.writer.flush()

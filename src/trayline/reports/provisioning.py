@@ -53,6 +53,8 @@ class JobSummary:
     created_at: str
     input_path: str
     last_error: str | None
+    api_url: str | None = None
+    account: str | None = None
 
 
 def _state(row: ProvisioningDevice) -> str:
@@ -122,6 +124,8 @@ def job_summaries(store: Store, job_id: int | None = None) -> list[JobSummary]:
                 created_at=job.created_at.isoformat(timespec="seconds"),
                 input_path=job.input_path,
                 last_error=job.last_error,
+                api_url=job.api_url,
+                account=job.account,
             )
             for job, count, ok, bad in session.execute(query)
         ]
