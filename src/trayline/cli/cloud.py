@@ -4,21 +4,37 @@
 on a real socket. A contract manufacturer with no internet can rehearse a whole
 provisioning run against it, and trayline's own tests and benchmarks point the
 client at it. docs/cloud.md describes every option and the admin endpoints.
+
+Its admin surface (``/_emulator``) can read every mobile secret, mint tokens and
+reset the cloud, so the command refuses to listen beyond loopback unless an
+admin token guards that surface. The token comes from the environment or a 0600
+file, never from the command line, where ``ps`` and shell history would show it.
+Every mistake is one ``error:`` line and exit status 2, before anything listens.
 """
 
 from __future__ import annotations
 
+import errno
+import os
+import socket
+import stat
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from trayline.cli.console import err, fail
 from trayline.core.skus import UnknownSku, get_sku
-from trayline.particle.emulator.app import create_app
+from trayline.particle.emulator.app import EmulatorApp, create_app
 from trayline.particle.emulator.config import EmulatorConfig, parse_rate_limit
-from trayline.particle.emulator.server import bind, serve_forever
+from trayline.particle.emulator.faults import check_faults
+from trayline.particle.emulator.server import bind, is_loopback_host, serve_forever
+from trayline.particle.emulator.tray import TrayFileError, add_tray, read_tray
+
+ADMIN_TOKEN_ENV = "TRAYLINE_CLOUD_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
+MIN_ADMIN_TOKEN = 16
+MAX_BODY_RANGE = (1024, 1024**3)
 
 app = typer.Typer(
     help=(
@@ -54,22 +70,134 @@ def _rate(option: str, text: str | None) -> tuple[int, float] | None:
         fail(f"{option}: {exc}")
 
 
-def _fraction(option: str, value: float) -> float:
-    if not 0.0 <= value <= 1.0:
-        fail(f"{option} {value}: expected a fraction between 0 and 1, e.g. 0.05")
+def _whole(option: str, text: str, low: int, high: int, hint: str = "") -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        fail(f"{option} {text}: expected a whole number from {low} to {high}{hint}")
     return value
+
+
+def _faults(rate_limit: str | None, **texts: str) -> dict[str, Any]:
+    """The fault options, checked against the same maxima as ``POST /_emulator/faults``."""
+    raw: dict[str, str] = dict(texts)
+    if rate_limit is not None:
+        raw["rate_limit"] = rate_limit
+    changes: dict[str, Any] = {}
+    for name, text in raw.items():
+        try:
+            changes.update(check_faults({name: text}, parse_rate_limit))
+        except ValueError as exc:
+            fail(f"--{name.replace('_', '-')} {text}: {exc}")
+    return changes
+
+
+def _admin_token(token_file: Path | None) -> str | None:
+    """The admin token from ``$TRAYLINE_CLOUD_ADMIN_TOKEN`` or a 0600 file, checked."""
+    from_env = os.environ.get(ADMIN_TOKEN_ENV)
+    if token_file is not None and from_env:
+        fail(f"give the admin token one way: {ADMIN_TOKEN_ENV} or --admin-token-file, not both")
+    if token_file is None:
+        token = from_env
+        source = ADMIN_TOKEN_ENV
+    else:
+        source = f"--admin-token-file {token_file}"
+        try:
+            mode = token_file.stat().st_mode
+            if stat.S_IMODE(mode) & 0o077:
+                fail(
+                    f"{source}: readable by others (mode {stat.S_IMODE(mode):o}); "
+                    f"run: chmod 600 {token_file}"
+                )
+            token = token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"{source}: cannot read it: {getattr(exc, 'strerror', None) or exc}")
+    if token is None:
+        return None
+    if (
+        len(token) < MIN_ADMIN_TOKEN
+        or not token.isascii()
+        or not token.isprintable()
+        or " " in token
+    ):
+        fail(
+            f"{source}: the admin token must be at least {MIN_ADMIN_TOKEN} printable ASCII "
+            f"characters without spaces, e.g. the output of: openssl rand -hex 24"
+        )
+    return token
+
+
+def _check_exposure(host: str, admin_token: str | None) -> None:
+    """Refuse a non-loopback address unless an admin token guards ``/_emulator``."""
+    try:
+        loopback = is_loopback_host(host)
+    except OSError as exc:
+        fail(f"--host {host}: cannot resolve it: {exc.strerror or exc}")
+    if not loopback and admin_token is None:
+        fail(
+            f"--host {host} is reachable from the network and /_emulator would let anyone there "
+            f"read every mobile secret, mint tokens or reset the cloud: set {ADMIN_TOKEN_ENV} "
+            f"or --admin-token-file FILE (0600), or listen on 127.0.0.1"
+        )
+
+
+def _populate(
+    emulator: EmulatorApp,
+    seeds: list[tuple[str, int]],
+    tray: Path | None,
+    online: bool,
+    resumed: bool,
+) -> str:
+    """Seed factory devices and load the tray; returns what to say about it."""
+    said = []
+    if tray is not None:
+        try:
+            units = read_tray(tray, emulator.cloud.rng)
+            added = add_tray(emulator.cloud, units, tray / "devices.json", online=online)
+        except TrayFileError as exc:
+            fail(str(exc))
+        said.append(f"tray {tray}: {len(units)} devices ({len(units) - len(added)} already known)")
+    if resumed:  # a reloaded state already holds the devices seeded the first time
+        said.append(f"resumed: {len(emulator.cloud.devices)} devices (--seed skipped)")
+    elif seeds:
+        for sku, count in seeds:
+            emulator.cloud.make_devices(sku, count, online=online)
+        said.append(f"seeded {sum(c for _, c in seeds)} factory devices")
+    return "; ".join(said)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    try:
+        return bind(host, port)
+    except OSError as exc:
+        why = exc.strerror or str(exc)
+        if exc.errno == errno.EADDRINUSE:
+            why += " (another server is on that port: pick another --port, or --port 0)"
+        fail(f"cannot listen on {host}:{port}: {why}")
 
 
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[
-        int, typer.Option("--port", help="Port to listen on; 0 picks a free port.")
-    ] = 8080,
+        str, typer.Option("--port", help="Port to listen on, 0..65535; 0 picks a free port.")
+    ] = "8080",
     state: Annotated[
         Path | None,
         typer.Option("--state", help="JSON file to load on start and keep saved (atomic writes)."),
     ] = None,
+    tray: Annotated[
+        Path | None,
+        typer.Option(
+            "--tray",
+            help="Folder of a virtual tray: load the devices of DIR/devices.json (see docs).",
+        ),
+    ] = None,
+    online: Annotated[
+        bool, typer.Option("--online", help="Devices from --seed and --tray start online.")
+    ] = False,
     rate_limit: Annotated[
         str | None,
         typer.Option(
@@ -85,23 +213,37 @@ def serve(
         ),
     ] = "50/3600",
     latency_ms: Annotated[
-        float, typer.Option("--latency-ms", min=0, help="Added to every answer.")
-    ] = 0.0,
+        str, typer.Option("--latency-ms", help="Added to every answer, 0..60000.")
+    ] = "0",
     jitter_ms: Annotated[
-        float, typer.Option("--jitter-ms", min=0, help="Random extra delay, 0..N ms.")
-    ] = 0.0,
+        str, typer.Option("--jitter-ms", help="Random extra delay, 0..N ms (N ≤ 60000).")
+    ] = "0",
     error_rate: Annotated[
-        float, typer.Option("--error-rate", help="Fraction answered 500/502/503, e.g. 0.05.")
-    ] = 0.0,
+        str, typer.Option("--error-rate", help="Fraction answered 500/502/503, e.g. 0.05.")
+    ] = "0",
     drop_rate: Annotated[
-        float, typer.Option("--drop-rate", help="Fraction of connections closed unanswered.")
-    ] = 0.0,
+        str, typer.Option("--drop-rate", help="Fraction of connections closed unanswered.")
+    ] = "0",
     seed: Annotated[
         list[str] | None,
         typer.Option(
             "--seed", help="SKU:COUNT factory devices to create (repeatable), e.g. BRN404:50."
         ),
     ] = None,
+    admin_token_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--admin-token-file",
+            help=(
+                f"File (mode 0600) holding the token /_emulator requires; or set "
+                f"{ADMIN_TOKEN_ENV}. Never a command-line value: ps and shell history "
+                "would show it. Required when --host is not loopback."
+            ),
+        ),
+    ] = None,
+    max_body_bytes: Annotated[
+        str, typer.Option("--max-body-bytes", help="Largest request body; more is a 413.")
+    ] = str(EmulatorConfig.max_body_bytes),
     new_account: Annotated[
         bool,
         typer.Option("--new-account", help="Reject access_token in query and body (post-2024)."),
@@ -118,45 +260,60 @@ def serve(
     """Serve the local Particle Cloud until Ctrl-C.
 
     Example: trayline cloud serve --port 0 --state cloud.json --seed BRN404:50 --rate-limit 100/5
+
+    Example: trayline cloud serve --tray trays/t1 --online
+
+    Example: TRAYLINE_CLOUD_ADMIN_TOKEN=$(openssl rand -hex 24) trayline cloud serve --host 0.0.0.0
     """
-    seeds = [_parse_seed(s) for s in seed or []]
-    config = EmulatorConfig(
-        rate_limit=_rate("--rate-limit", rate_limit),
-        serial_lookup_limit=_rate("--serial-lookup-limit", serial_limit),
+    port_number = _whole("--port", port, 0, 65535, " (0 picks a free port)")
+    admin_token = _admin_token(admin_token_file)
+    _check_exposure(host, admin_token)
+    faults = _faults(
+        rate_limit,
         latency_ms=latency_ms,
         jitter_ms=jitter_ms,
-        error_rate=_fraction("--error-rate", error_rate),
-        drop_rate=_fraction("--drop-rate", drop_rate),
+        error_rate=error_rate,
+        drop_rate=drop_rate,
+    )
+    config = EmulatorConfig(
+        serial_lookup_limit=_rate("--serial-lookup-limit", serial_limit),
         new_account=new_account,
         legacy_serial_field=legacy_serial_field,
         seed=random_seed,
         state_file=state,
+        admin_token=admin_token,
+        max_body_bytes=_whole("--max-body-bytes", max_body_bytes, *MAX_BODY_RANGE),
+        **faults,
     )
+    seeds = [_parse_seed(s) for s in seed or []]
     try:
         emulator = create_app(config)
     except (OSError, ValueError) as exc:
         fail(f"--state {state}: cannot load it: {exc}")
+    for problem in emulator.cloud.load_problems[:10]:
+        err.print(f"warning: {state}: {problem}")
     resumed = state is not None and state.exists()
-    if not resumed:  # a reloaded state already holds the devices seeded the first time
-        for sku, count in seeds:
-            emulator.cloud.make_devices(sku, count)
-    try:
-        sock = bind(host, port)
-    except OSError as exc:
-        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    said = _populate(emulator, seeds, tray, online, resumed)
+    _run(emulator, host, port_number, said, admin_token_file)
+
+
+def _run(emulator: EmulatorApp, host: str, port: int, said: str, token_file: Path | None) -> None:
+    sock = _bind(host, port)
+    auth = ""
+    if emulator.config.admin_token is not None:
+        shown = f"$(cat {token_file})" if token_file is not None else f"${ADMIN_TOKEN_ENV}"
+        auth = f'-H "Authorization: Bearer {shown}" '
 
     def announce(url: str) -> None:
         # Plain print, not Rich: scripts read this exact first line.
         print(f"trayline cloud listening on {url}", flush=True)
         print(
-            f"make a token: curl -s -X POST {url}/_emulator/tokens "
+            f"make a token: curl -s -X POST {url}/_emulator/tokens {auth}"
             '-H "Content-Type: application/json" -d \'{"username":"me@example.com"}\'',
             flush=True,
         )
-        if resumed:
-            err.print(f"resumed {state}: {len(emulator.cloud.devices)} devices (--seed skipped)")
-        elif seeds:
-            err.print(f"seeded {sum(c for _, c in seeds)} factory devices")
+        if said:
+            err.print(said)
 
     try:
         serve_forever(emulator, sock, on_started=announce)

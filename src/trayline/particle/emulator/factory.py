@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from trayline.core.ids import luhn_check_digit
 from trayline.core.skus import Sku
 
-__all__ = ["FactoryUnit", "make_unit"]
+__all__ = ["FactoryUnit", "make_secret", "make_unit"]
 
 _SERIAL_CHARS = string.ascii_uppercase + string.digits
 _SECRET_CHARS = string.ascii_uppercase + string.digits
@@ -44,6 +44,11 @@ def _digits(rng: random.Random, count: int) -> str:
     return "".join(rng.choice(string.digits) for _ in range(count))
 
 
+def make_secret(rng: random.Random) -> str:
+    """A 15-character mobile secret (A–Z, 0–9), as printed after the serial on the sticker."""
+    return "".join(rng.choice(_SECRET_CHARS) for _ in range(15))
+
+
 def make_unit(sku: Sku, rng: random.Random) -> FactoryUnit:
     """Invent one unit of ``sku``; uniqueness against existing devices is the caller's job."""
     device_id = f"{rng.getrandbits(96):024x}"
@@ -53,7 +58,7 @@ def make_unit(sku: Sku, rng: random.Random) -> FactoryUnit:
     iccid = iccid_body + luhn_check_digit(iccid_body)
     imei_body = "35" + _digits(rng, 12)  # a reporting-body TAC prefix, then the serial part
     imei = imei_body + luhn_check_digit(imei_body)
-    secret = "".join(rng.choice(_SECRET_CHARS) for _ in range(15))
+    secret = make_secret(rng)
     return FactoryUnit(
         id=device_id,
         serial_number=serial,

@@ -157,8 +157,10 @@ def check_faults(
 
 
 def _bounded(name: str, raw: object, top: float) -> float:
-    unit = " ms" if name.endswith("_ms") else ""
-    message = f"{name} must be a number from 0 to {top:g}{unit}"
+    if name.endswith("_ms"):
+        message = f"{name} must be a number of milliseconds from 0 to {top:g}"
+    else:
+        message = f"{name} must be a fraction from 0 to 1, e.g. 0.05"
     if raw is None or raw == "":
         return 0.0
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):

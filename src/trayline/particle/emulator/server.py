@@ -11,6 +11,7 @@ stop and joins the thread. ``trayline cloud serve`` uses :func:`bind` and
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import threading
 import time
@@ -22,7 +23,24 @@ import uvicorn
 from trayline.particle.emulator.app import EmulatorApp, create_app
 from trayline.particle.emulator.config import EmulatorConfig
 
-__all__ = ["bind", "serve_forever", "serve_in_background"]
+__all__ = ["bind", "is_loopback_host", "serve_forever", "serve_in_background"]
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback address (``OSError`` if unknown).
+
+    ``127.0.0.1``, ``::1`` and ``localhost`` are; ``0.0.0.0``, ``::`` and a LAN
+    address are not: anyone on the network could reach the admin surface there.
+    """
+    text = host.strip("[]")
+    try:
+        return ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        pass
+    infos = socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)
+    return bool(infos) and all(
+        ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]).is_loopback for info in infos
+    )
 
 
 def bind(host: str, port: int) -> socket.socket:
