@@ -173,3 +173,20 @@ def test_defaults_and_empty_plan() -> None:
     assert [s.timeout_s for s in plan.steps] == [8, 8]
     run = plan.steps[1]
     assert isinstance(run, RunStep) and run.test == "r" and run.measurements == ()
+
+
+def test_the_plan_in_docs_test_firmware_parses() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "test-firmware.md").read_text()
+    section = doc.split("## Test plans", 1)[1]
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    plan = parse_test_plan(tomllib.loads(block)["test_plan"])
+    assert [s.kind.value for s in plan.steps] == [
+        "measure",
+        "run",
+        "prompt",
+        "run",
+        "instrument",
+        "run",
+        "cloud_online",
+        "setup_done",
+    ]
