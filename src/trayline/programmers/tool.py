@@ -58,8 +58,8 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][A-Z0-9]|\x1b[=>]")
 
 
 def strip_ansi(text: str) -> str:
-    """Remove colour and cursor escape sequences (the Particle CLI and JLinkExe print them)."""
-    return _ANSI.sub("", text).replace("\r\n", "\n")
+    """Remove colour/cursor escapes (Particle CLI, JLinkExe); spinner ``\\r`` become newlines."""
+    return _ANSI.sub("", text).replace("\r\n", "\n").replace("\r", "\n")
 
 
 @dataclass(frozen=True, slots=True)
