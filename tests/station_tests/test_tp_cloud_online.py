@@ -1,18 +1,19 @@
 """The cloud_online step against the local Particle Cloud, in-process (httpx ASGITransport).
 
-The emulator's ``set_online`` stands for a device finishing its connection
-(breathing cyan). The runner's sleep is the test's hook: each "wait" between
-polls advances a fake clock, and after the second poll the device comes online.
+The emulator's admin route ``POST /_emulator/devices/:id/online`` stands for a
+device finishing its connection (breathing cyan), as in a rehearsal. The
+runner's sleep is the test's hook: each "wait" between polls advances a fake
+clock, and after the second poll the device comes online.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
-import pytest
 from fake_testfw import FakeTestFirmware
 
 from trayline.particle.auth import AccessToken
@@ -33,11 +34,20 @@ class Cloud:
     def __init__(self) -> None:
         self.app = create_app(EmulatorConfig(seed=7))
         self.state: Any = self.app.cloud
-        if not hasattr(self.state, "set_online"):
-            pytest.skip("this local cloud cannot simulate a device coming online (no set_online)")
         self.state.add_product(PRODUCT, "line-a", platform_id=13, name="Line A")
         self.token = self.state.add_token("me@example.com")
         self.device = self.state.make_devices("BRN404", 1, product_id=PRODUCT)[0]
+
+    def come_online(self, device_id: str) -> None:
+        async def post() -> None:
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+                answer = await http.post(
+                    f"/_emulator/devices/{device_id}/online", json={"online": True}
+                )
+                assert answer.status_code == 200, answer.text
+
+        asyncio.run(post())
 
     def factory(
         self, token: str | None = None
@@ -84,7 +94,7 @@ def test_device_coming_online_passes_after_polling() -> None:
 
     def come_online(sleeps: int) -> None:
         if sleeps == 2:
-            cloud.state.set_online(cloud.device.id, True)
+            cloud.come_online(cloud.device.id)
 
     time = FakeTime(come_online)
     outcome = run(cloud, time, cloud.device.id)
