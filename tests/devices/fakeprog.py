@@ -43,6 +43,8 @@ class FakeProgrammer:
     )
     corrupt_next_write: str | None = None
     """``"before-verify"`` (the programmer's verify sees it) or ``"after-verify"``."""
+    erase_on_reset: int | None = None
+    """An address whose page the "bootloader" erases at the next reset (a refused module)."""
     writes: list[tuple[int, int]] = field(default_factory=list)
     resets: int = 0
 
@@ -81,6 +83,11 @@ class FakeProgrammer:
 
     def reset(self) -> None:
         self.resets += 1
+        if self.erase_on_reset is not None:
+            span = erase_range(self.platform_id, self.erase_on_reset, self.erase_on_reset + 1)
+            assert span is not None
+            self.flash[span[0] : span[1]] = b"\xff" * (span[1] - span[0])
+            self.erase_on_reset = None
 
     def close(self) -> None:
         pass

@@ -95,15 +95,20 @@ def test_bit_flipped_before_verify_fails_and_is_recorded(store: Store, tmp_path:
     )
 
 
-def test_corruption_after_verify_is_caught_by_the_readback(store: Store, tmp_path: Path) -> None:
-    prog = FakeProgrammer(corrupt_next_write="after-verify")
-    with pytest.raises(FlashFailed, match="read-back after reset") as caught:
+def test_module_refused_at_reset_fails_the_readback(store: Store, tmp_path: Path) -> None:
+    prog = FakeProgrammer(erase_on_reset=0xB4000)
+    with pytest.raises(FlashFailed, match="user part 2 v6: not found on the device after reset"):
         flash_bundle(store, prog, _bundle(store, tmp_path, "prod"))
-    assert caught.value.record is not None and caught.value.record.status == "failed"
-    # the next flash sees the damaged module and rewrites it
-    prog.corrupt_next_write = None
+    failed = latest_flash(store, prog.device_id, status="failed")
+    assert failed is not None and "after reset" in (failed.error or "")
+
+
+def test_damage_found_by_the_next_flash_is_rewritten(store: Store, tmp_path: Path) -> None:
+    prog = FakeProgrammer(corrupt_next_write="after-verify")  # a cell that decays later
+    flash_bundle(store, prog, _bundle(store, tmp_path, "prod"))
     mended = flash_bundle(store, prog, "prod")
     assert [m["function"] for m in mended.written] == ["bootloader"]
+    assert "damaged" in mended.written[0]["reason"]
 
 
 def test_wrong_platform_is_refused_before_any_write(store: Store, tmp_path: Path) -> None:

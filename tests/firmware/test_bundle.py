@@ -249,3 +249,26 @@ def test_duplicate_name_and_unreadable_file(store: Store, tmp_path: Path) -> Non
         create_bundle(store, name="b", sku=get_sku("BRN404X"), files=[tmp_path / "nope.bin"])
     with pytest.raises(BundleError, match=r"emptybin\.bin: the file is empty"):
         create_bundle(store, name="b", sku=get_sku("BRN404X"), files=[fixture("emptybin.bin")])
+
+
+def test_overlapping_modules_are_refused() -> None:
+    """A large <= 6.1.x system part reaches into the 3.1.0+ user part at 0xB4000."""
+    modules = boron_set()
+    modules["system-part1.bin"] = build_module(
+        platform=13,
+        function=4,
+        index=1,
+        version=4005,
+        start=0x30000,
+        prefix_offset=0x200,
+        dep=(2, 0, 1101),
+        dep2=(8, 0, 202),
+        body=600_000,
+    )
+    result = check_bundle(
+        [placement(name, data) for name, data in modules.items()], get_sku("BRN404X")
+    )
+    assert any(
+        p.startswith("user.bin: starts at 0x000b4000, inside system-part1.bin")
+        for p in result.problems
+    ), result.problems

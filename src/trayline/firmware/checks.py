@@ -23,6 +23,7 @@ Facts: shared/spec/device-side.md §1.2, §1.4, §1.7, §2.1, §6.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -204,6 +205,24 @@ def _check_address(p: Placement, sku: Sku, problems: list[str]) -> None:
         )
 
 
+def _check_overlaps(placements: Sequence[Placement], problems: list[str]) -> None:
+    """Two modules that would land on the same bytes: the second write destroys the first.
+
+    Each module fits its own region, yet a 3.1.0+ user part at 0xB4000 sits
+    inside the (<= 6.1.x) system-part region, so only the modules' real extents
+    can tell whether a large system part and the user part collide.
+    """
+    spans = sorted(
+        (p.address, p.address + len(p.image()), p.name) for p in placements if p.in_host_flash
+    )
+    for (_, end, name), (start, _, other) in itertools.pairwise(spans):
+        if start < end:
+            problems.append(
+                f"{other}: starts at {start:#010x}, inside {name} (which ends at {end:#010x}); "
+                "writing one would destroy the other"
+            )
+
+
 def check_bundle(
     placements: Sequence[Placement], sku: Sku, baseline: Baseline | None = None
 ) -> CheckResult:
@@ -242,6 +261,7 @@ def check_bundle(
         seen[module.key] = p.name
         _check_platform(p, sku, problems)
         _check_address(p, sku, problems)
+    _check_overlaps(placements, problems)
 
     # Dependencies: met inside the bundle, or by what the units already carry.
     available: dict[tuple[int, int], tuple[int, str]] = {}

@@ -50,6 +50,7 @@ from trayline.programmers.base import (
     ProgrammerError,
     VerifyFailed,
 )
+from trayline.programmers.scan import scan_modules
 from trayline.store.db import Store
 from trayline.store.flash_records import FlashRecordView, begin_flash, finish_flash
 
@@ -330,7 +331,8 @@ def flash_bundle(
     images = _images(bundle)
     on_device = None
     if Capability.READ_MODULES in caps:
-        on_device = _found_by_content(programmer, info.entries, images, programmer.read_modules())
+        found = _modules(programmer, info.platform_id, check_integrity=not full)
+        on_device = found if full else _found_by_content(programmer, info.entries, images, found)
     if on_device is not None and (problem := platform_problem(info.platform_id, on_device)):
         raise FlashFailed(f"{device_id}: {problem}; nothing written", slot=slot, record=None)
     plan = plan_flash(
@@ -360,8 +362,7 @@ def flash_bundle(
     report.record_id = record_id
     try:
         _execute(programmer, plan, images, invalidate, report, slot)
-        expected = [p.entry for p in plan if p.action != PENDING]
-        _check_readback(programmer, expected, images, slot)
+        _check_readback(programmer, info.platform_id, plan, on_device, slot)
     except ProgrammerError as exc:
         report.seconds = time.perf_counter() - started
         view = _finish(store, record_id, report, plan, error=str(exc))
@@ -410,18 +411,61 @@ def _execute(
         report.device_seconds += secs
 
 
+def _modules(
+    programmer: Programmer, platform_id: int, *, check_integrity: bool
+) -> list[ModuleOnDevice]:
+    """The modules on the device; with raw memory access, integrity checked only if asked.
+
+    Checking a module's CRC means reading all of it (a second or more per
+    module at SWD read speeds), which is worth it before a smart flash — a
+    damaged module must be rewritten — but not when every byte is about to be
+    written anyway, nor after reset, when each written module was just read
+    back byte for byte.
+    """
+    if Capability.READ_MEMORY in programmer.capabilities:
+        return scan_modules(programmer.read_memory, platform_id, full=check_integrity)
+    return programmer.read_modules()
+
+
 def _check_readback(
     programmer: Programmer,
-    expected: Sequence[ManifestEntry],
-    images: dict[int, bytes],
+    platform_id: int,
+    plan: Sequence[PlannedModule],
+    before: Sequence[ModuleOnDevice] | None,
     slot: str | None,
 ) -> None:
+    """Reset, then check every module the bundle puts on the device is there and runs.
+
+    A module without a prefix on flash (the SoftDevice) cannot be listed; it
+    counts as present when it was verified byte for byte in this flash or
+    matched by content before it.
+    """
     caps = programmer.capabilities
     if Capability.RESET in caps:
         programmer.reset()
     if Capability.READ_MODULES not in caps:
         return
-    after = _found_by_content(programmer, expected, images, programmer.read_modules())
+    after = _modules(programmer, platform_id, check_integrity=False)
+    listed = {m.key for m in after}
+    confirmed = {m.key: m for m in before or () if m.valid}
+    for step in plan:
+        e = step.entry
+        if e.key in listed or not e.flags & ModuleFlag.DROP_MODULE_INFO:
+            continue
+        if step.action == WRITE or e.key in confirmed:
+            after.append(
+                ModuleOnDevice(
+                    e.function,
+                    e.index,
+                    e.version,
+                    e.address,
+                    e.size,
+                    e.platform_id,
+                    e.module_sha256,
+                    True,
+                )
+            )
+    expected = [p.entry for p in plan if p.action != PENDING]
     problems = readback_problems(expected, after)
     if problems:
         raise FlashFailed("read-back after reset: " + "; ".join(problems), slot=slot, record=None)
