@@ -35,6 +35,7 @@ class FakeTestFirmware:
     """name → values returned on successive measures (the last one repeats)."""
     port_gone: bool = False
     setup_done_flag: bool = False
+    setup_done_answer: Mapping[str, object] = field(default_factory=lambda: {"ok": True})
     calls: list[tuple[str, object]] = field(default_factory=list)
 
     def _check(self, cmd: str) -> None:
@@ -90,5 +91,5 @@ class FakeTestFirmware:
 
     def setup_done(self, *, timeout: float) -> Mapping[str, object]:
         self._check("setup_done")
-        self.setup_done_flag = True
-        return {"ok": True}
+        self.setup_done_flag = self.setup_done_answer.get("ok") is True
+        return self.setup_done_answer

@@ -232,3 +232,35 @@ def test_measurement_json_shape_for_the_unit_record() -> None:
         "reason": None,
         "step": "power",
     }
+
+
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            {"ok": False, "error": "setup-done flag did not read back as 1"},
+            "the test firmware did not set setup done: setup-done flag did not read back as 1",
+        ),
+        (
+            {"error": "bad request: unknown cmd 'setup_done'"},
+            "the test firmware did not set setup done: bad request: unknown cmd 'setup_done'",
+        ),
+    ],
+)
+def test_setup_done_refused(answer: dict[str, object], reason: str) -> None:
+    fw = FakeTestFirmware(setup_done_answer=answer)
+    outcome = run(fw, {"name": "setup_done", "kind": "setup_done"})
+    assert outcome.reason == f"setup_done: {reason}"
+    assert outcome.measurements[0].verdict is Verdict.ERROR
+
+
+def test_firmware_refusing_a_command_fails_the_step() -> None:
+    class OldFirmware(FakeTestFirmware):
+        def run(self, test: str, args: Any, *, timeout: float) -> Any:
+            return iter([{"error": "bad request: unknown cmd 'run'"}])
+
+    outcome = run(OldFirmware(readings=dict(GOOD)), RADIO)
+    assert (
+        outcome.reason
+        == "radio: the test firmware refused the request: bad request: unknown cmd 'run'"
+    )

@@ -13,7 +13,7 @@ is an attempt with a reason.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from trayline.station.connectivity import CloudCheckError, CloudPresence, wait_until_online
@@ -174,11 +174,14 @@ def attempt_setup_done(channel: TestChannel, step: SetupDoneStep) -> Attempt:
     except (TimeoutError, OSError) as exc:
         why = _channel_problem(exc, step.timeout_s)
         return Attempt((errored(spec, why, step=step.name),), why)
-    ok = answer.get("ok") if hasattr(answer, "get") else None
-    if ok is True:
+    if not isinstance(answer, Mapping):
+        why = f"the test firmware answered setup_done with {answer!r}"
+        return Attempt((errored(spec, why, step=step.name),), why)
+    if answer.get("ok") is True:
         return Attempt((measure(spec, True, step=step.name),))
-    error = answer.get("error") if hasattr(answer, "get") else None
-    why = f"the test firmware did not set setup done: {error or answer!r}"
+    error = answer.get("error")
+    said = str(error) if error else repr(dict(answer))
+    why = f"the test firmware did not set setup done: {said}"
     return Attempt((errored(spec, why, step=step.name),), why)
 
 
