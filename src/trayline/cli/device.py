@@ -24,6 +24,7 @@ from rich.table import Table
 
 from trayline.cli.console import EXIT_USAGE, err, fail, out
 from trayline.cli.options import DbOption, open_db
+from trayline.console.errors import ConsoleError
 from trayline.devices.identify import IdentifyResult, identify_on_port, identify_with_programmer
 from trayline.devices.reach import BackendChoice, platform_for, reach
 from trayline.firmware.bundle import BundleError, get_bundle
@@ -140,14 +141,14 @@ def identify_command(
         fail("give --port, or --probe/--backend (or --virtual DIR)", EXIT_USAGE)
     try:
         if port is not None:
-            result = identify_on_port(port, virtual=virtual)
+            result = identify_on_port(port)
         else:
             choice = _choice(backend, probe, virtual, option)
             platform_id = _platform(choice, sku)
             with reach(choice, slot=choice.probe_label(), platform_id=platform_id) as programmer:
                 result = identify_with_programmer(programmer)
-    except ProgrammerError as exc:
-        _device_failure(exc)
+    except (ProgrammerError, ConsoleError) as exc:
+        fail(str(exc), EXIT_DEVICE)
     except ValueError as exc:  # unknown backend, bad option, unsupported platform
         fail(str(exc), EXIT_USAGE)
     _print_identity(result, as_json)

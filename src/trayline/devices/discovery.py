@@ -1,4 +1,4 @@
-"""What is attached: every backend's probes and Particle's serial ports, in one list.
+"""What is attached: Particle's serial ports and every backend's probes, in one list.
 
 ``trayline device list`` is the first command at a new bench, and its job is to
 answer "why does trayline not see my probe?" as well as "which probes are
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from trayline.console.ports import find_ports
 from trayline.programmers.base import ProgrammerError, ToolMissing
 from trayline.programmers.registry import backend_names, get_backend
 
@@ -58,7 +59,9 @@ def discover(*, virtual: Path | None = None, backends: Sequence[str] | None = No
     """Every probe each backend sees, plus a line for each backend that cannot look."""
     if virtual is not None:
         return _virtual(virtual)
-    found: list[Found] = []
+    found: list[Found] = [
+        Found("serial", p.device_id or "", p.description, port=p.path) for p in find_ports()
+    ]
     for name in backends or [n for n in backend_names() if n != "virtual"]:
         try:
             probes = get_backend(name).list_probes()

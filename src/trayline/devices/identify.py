@@ -11,9 +11,9 @@ the same shape whichever way it asked; what a path cannot know is ``null``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from trayline.console.listening import ListeningConsole
 from trayline.core.modules import ModuleFunction, function_name
 from trayline.core.platforms import platform_name
 from trayline.core.versions import device_os_for_system_module
@@ -86,6 +86,20 @@ def identify_with_programmer(programmer: Programmer) -> IdentifyResult:
     return result
 
 
-def identify_on_port(port: str, *, virtual: Path | None = None) -> IdentifyResult:
-    """Identity from the listening-mode console on ``port``."""
-    raise NotImplementedError  # filled in with trayline.console
+def identify_on_port(port: str) -> IdentifyResult:
+    """Identity from the listening-mode console on ``port`` (``i`` then ``v``).
+
+    The mobile secret the ``i`` command prints (``Device Secret``) is dropped
+    here: it is never shown, logged or stored.
+    """
+    with ListeningConsole(port) as console:
+        ident = console.identify()
+        version = console.version()
+    return IdentifyResult(
+        device_id=str(ident.device_id),
+        serial_number=ident.serial_number,
+        iccid=ident.iccid,
+        imei=ident.imei,
+        device_os=version,
+        source=f"console {port}",
+    )
