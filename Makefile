@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo install lint typecheck pytest bench clean
+.PHONY: test demo install lint typecheck pytest bench clean particle-clients
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-pytest: $(STAMP)
+# Particle's own clients for tests/particle/test_emulator_real_clients.py (see the script).
+particle-clients:
+	-scripts/install-particle-clients.sh build/particle-cli
+
+pytest: $(STAMP) particle-clients
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

@@ -5,9 +5,13 @@ An emulator is only as good as its agreement with real clients. These tests run
 (``~/.particle/particle.config.json`` with ``apiUrl`` and ``access_token``), and
 run the unmodified npm packages against it.
 
-They need node and the packages installed by ``scripts/check-particle-cli.sh``
-(into the gitignored ``build/particle-cli``, or the folder named by
-``TRAYLINE_PARTICLE_CLI_DIR``); without them they are skipped with the reason.
+They need node and the packages pinned in ``.ci/particle-clients`` and installed
+by ``scripts/install-particle-clients.sh`` (into the git-ignored
+``build/particle-cli``, or the folder named by ``TRAYLINE_PARTICLE_CLI_DIR``).
+Without them they are skipped with the reason, unless
+``TRAYLINE_REQUIRE_REAL_CLIENTS=1`` (``.ci/run`` sets it): then a missing client
+is a failure, so CI can never pass without checking the local cloud against
+Particle's own code.
 """
 
 from __future__ import annotations
@@ -29,14 +33,42 @@ CLI_DIR = Path(os.environ.get("TRAYLINE_PARTICLE_CLI_DIR", ROOT / "build" / "par
 PARTICLE = CLI_DIR / "node_modules" / ".bin" / "particle"
 API_JS = CLI_DIR / "node_modules" / "particle-api-js"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed"),
-    pytest.mark.skipif(
-        not PARTICLE.exists(),
-        reason=f"particle-cli not installed in {CLI_DIR}: run scripts/check-particle-cli.sh",
-    ),
-]
+REQUIRE_REAL_CLIENTS = os.environ.get("TRAYLINE_REQUIRE_REAL_CLIENTS") == "1"
+
+pytestmark = pytest.mark.slow
+
+
+def _missing(*needed: Path) -> str | None:
+    """Why the real clients cannot run here, or ``None`` when they can."""
+    if shutil.which("node") is None:
+        return "node is not installed"
+    for path in needed:
+        if not path.exists():
+            return f"{path} is missing: run scripts/install-particle-clients.sh"
+    return None
+
+
+def _require(*needed: Path) -> None:
+    """Skip without the clients, or fail under ``TRAYLINE_REQUIRE_REAL_CLIENTS=1``."""
+    reason = _missing(*needed)
+    if reason is None:
+        return
+    if REQUIRE_REAL_CLIENTS:
+        pytest.fail(f"{reason} (TRAYLINE_REQUIRE_REAL_CLIENTS=1)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def particle_cli() -> Path:
+    """The ``particle`` executable (requested before ``cloud_url``: no server for a skip)."""
+    _require(PARTICLE)
+    return PARTICLE
+
+
+@pytest.fixture
+def api_js() -> Path:
+    _require(API_JS)
+    return API_JS
 
 
 @pytest.fixture
@@ -75,7 +107,9 @@ def _particle(home: Path, url: str, token: str, *args: str) -> subprocess.Comple
     )
 
 
-def test_particle_cli_product_device_add_file(cloud_url: str, tmp_path: Path) -> None:
+def test_particle_cli_product_device_add_file(
+    particle_cli: Path, cloud_url: str, tmp_path: Path
+) -> None:
     _admin(cloud_url, "products", {"id": 4242, "slug": "line-a", "platform_id": 13, "name": "A"})
     token = str(_admin(cloud_url, "tokens", {"username": "me@example.com"})["token"])
     devices = _admin(cloud_url, "devices", {"sku": "BRN404", "count": 3})["devices"]
@@ -107,8 +141,7 @@ def test_particle_cli_product_device_add_file(cloud_url: str, tmp_path: Path) ->
     assert claimed.returncode == 0 and "Successfully claimed" in claimed.stdout
 
 
-@pytest.mark.skipif(not API_JS.exists(), reason=f"particle-api-js not installed in {CLI_DIR}")
-def test_particle_api_js_import_groups_rename_claim_list(cloud_url: str) -> None:
+def test_particle_api_js_import_groups_rename_claim_list(api_js: Path, cloud_url: str) -> None:
     _admin(cloud_url, "products", {"id": 77, "slug": "js", "platform_id": 23, "name": "JS"})
     token = str(_admin(cloud_url, "tokens", {"username": "a@example.com"})["token"])
     other = str(_admin(cloud_url, "tokens", {"username": "b@example.com"})["token"])
