@@ -127,7 +127,7 @@ _BUILTIN: dict[str, str] = {
     "stm32-programmer": "trayline.programmers.stm32_programmer",
     "virtual": "trayline.programmers.virtual",
     "usb": "trayline.programmers.usb",
-    "dfu-util": "trayline.programmers.usb",
+    "dfu-util": "trayline.programmers.dfu_util",
 }
 
 _registered: dict[str, Backend] = {}
