@@ -1,4 +1,4 @@
-"""Virtual trays: deterministic, valid IDs, files trayline's readers accept, a strict devices.json."""
+"""Virtual trays: deterministic, valid IDs, files trayline reads, a strict devices.json."""
 
 from __future__ import annotations
 
@@ -150,7 +150,7 @@ def test_duplicate_devices_are_refused(make_tray: MakeTray) -> None:
     tray = make_tray("BRN404", count=2)
     data = json.loads(tray.devices_json.read_text())
     tray.devices_json.write_text(json.dumps([data[0], data[0]]))
-    with pytest.raises(TrayFileError, match="device 1 .*same device as device 0"):
+    with pytest.raises(TrayFileError, match=r"device 1 .*same device as device 0"):
         tray.records()
 
 
