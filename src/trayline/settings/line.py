@@ -54,7 +54,7 @@ BACKENDS_HINT = "virtual, openocd, nrfjprog, jlink, pyocd, particle-cli, daplink
 DEFAULT_GROUP = "{date:%Y%m%d}_{count:04d}"
 CHINA = {"CN", "CHN", "CHINA"}
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-CLAIM_MODES = ("none", "user")
+CLAIM_MODES = ("none", "import", "each")
 _KEY_LINE = re.compile(r'"?([A-Za-z0-9_-]+)"?\s*=')
 
 
@@ -325,8 +325,8 @@ def _read_policy(r: _Reader, data: dict[str, Any]) -> ProvisioningPolicy:
     user = r.get(table, ("provisioning", "claim_user"), str, "") or None
     if claim not in CLAIM_MODES:
         r.problem(("provisioning", "claim"), f"must be one of {', '.join(CLAIM_MODES)}")
-    elif claim == "user" and not user:
-        r.problem(("provisioning", "claim_user"), "claim = 'user' needs the account's email")
+    elif claim == "import" and not user:
+        r.problem(("provisioning", "claim_user"), "claim = 'import' needs a team member's email")
     return ProvisioningPolicy(group, naming, claim, user)
 
 

@@ -22,8 +22,14 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
+from trayline.console.testfw import TestFirmwareClient
 from trayline.inputs import read_inputs
-from trayline.programmers.base import DeviceNotAnswering, Programmer, SlotPolicy
+from trayline.programmers.base import (
+    DeviceNotAnswering,
+    Programmer,
+    SlotPolicy,
+    TargetNotHalted,
+)
 from trayline.programmers.registry import open_programmer
 from trayline.settings.line import SlotSpec
 from trayline.station.front import TrayEntry
@@ -37,10 +43,18 @@ from trayline.station.worker import SlotDevice, TestRequest, UnitWork
 from trayline.store.db import Store
 from trayline.store.units import UnitView
 
-__all__ = ["PortChannel", "StationOptions", "build_runner", "read_tray"]
+__all__ = ["PortChannel", "StationOptions", "build_runner", "read_tray", "serial_channel"]
+
+CONNECT_ATTEMPTS = 3
+"""A target that did not halt is tried again (a marginal pogo pin often connects next time)."""
 
 PortChannel = Callable[[str, float], AbstractContextManager[TestChannel]]
 """Open the test-firmware channel on a serial port path (with an open timeout)."""
+
+
+def serial_channel(path: str, timeout: float) -> AbstractContextManager[TestChannel]:
+    """The test-firmware client on a serial port (a real /dev/ttyACM* or a virtual pty)."""
+    return TestFirmwareClient(path, timeout=timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +82,22 @@ def read_tray(path: Path) -> dict[str, TrayEntry]:
 
 
 class _Locator:
-    def __init__(self, options: StationOptions) -> None:
+    """Where a unit is: its probe and test port in a slot.
+
+    On a virtual tray the board "placed" is the one whose sticker was scanned:
+    ``placed`` maps serials to the devices that physically carry them (the
+    tray folder's own ``tray.csv``), which may differ from what an order's tray
+    list claims — that difference is what the silicon ID check catches.
+    """
+
+    def __init__(self, options: StationOptions, placed: Mapping[str, TrayEntry]) -> None:
         self.options = options
+        self.placed = placed
 
     def __call__(self, slot: SlotSpec, unit: UnitView) -> SlotDevice:
-        device_id = unit.device_id or unit.expected_device_id
+        on_board = self.placed.get(unit.serial_number)
+        device_id = (on_board.device_id if on_board else None) or unit.device_id
+        device_id = device_id or unit.expected_device_id
         probe = slot.probe or device_id
         if probe is None:
             raise DeviceNotAnswering(
@@ -106,14 +131,20 @@ class _Opener:
                 extra["time_scale"] = str(self.options.time_scale)
             if self.options.link:
                 extra["link"] = self.options.link
-        return open_programmer(
-            device.backend,
-            device.probe_id,
-            slot=slot.name,
-            platform_id=platform_id,
-            policy=SlotPolicy(allow_unlock=slot.allow_unlock),
-            options=extra,
-        )
+        for attempt in range(CONNECT_ATTEMPTS):
+            try:
+                return open_programmer(
+                    device.backend,
+                    device.probe_id,
+                    slot=slot.name,
+                    platform_id=platform_id,
+                    policy=SlotPolicy(allow_unlock=slot.allow_unlock),
+                    options=extra,
+                )
+            except TargetNotHalted:
+                if attempt == CONNECT_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _channels(
@@ -135,17 +166,15 @@ def build_runner(
     line: Line,
     options: StationOptions,
     *,
-    port_channel: PortChannel,
+    port_channel: PortChannel = serial_channel,
     prompts: PromptSource | None,
     answer: Callable[[str], bool] | None = None,
     tray: Mapping[str, TrayEntry] | None = None,
 ) -> Runner:
     """A runner for ``line`` on ``store``, wired to real or virtual slots."""
+    placed = read_tray(options.virtual_dir / "tray.csv") if options.virtual_dir else {}
     if tray is None:
-        tray_path = options.tray_file or (
-            options.virtual_dir / "tray.csv" if options.virtual_dir else None
-        )
-        tray = read_tray(tray_path) if tray_path else {}
+        tray = read_tray(options.tray_file) if options.tray_file else dict(placed)
     tester = plan_tester(line, _channels(port_channel, line.plan.hello_timeout_s), prompts=prompts)
     work = UnitWork(
         store=store,
@@ -154,6 +183,6 @@ def build_runner(
         operator=options.operator,
         tester=tester,
         opener=_Opener(options),
-        locate=_Locator(options),
+        locate=_Locator(options, placed),
     )
     return Runner(work, tray=tray, answer=answer)

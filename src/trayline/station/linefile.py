@@ -69,7 +69,7 @@ measurements = [{{ name = "rssi", unit = "dBm", low = -105 }}]
 [provisioning]
 group = "{{date:%Y%m%d}}_{{count:04d}}"   # device group per run (strftime date, run counter)
 naming = true                  # name each device after its serial (Particle's recommendation)
-claim = "none"                 # none | user (then claim_user = "owner@example.com")
+claim = "none"                 # none | import (claim_user = "team@example.com") | each
 
 # Slots: one programmer probe (and test port) per fixture position.
 # backend: virtual, openocd, nrfjprog, jlink, pyocd, particle-cli, daplink, stm32, usb

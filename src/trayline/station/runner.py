@@ -27,7 +27,7 @@ from typing import Any
 from trayline.settings.line import SlotSpec
 from trayline.station.flow import ACTIVE, Status
 from trayline.station.front import Front, Notice, TrayEntry
-from trayline.station.worker import UnitWork, work_unit
+from trayline.station.worker import CATEGORIES, UnitWork, work_unit
 from trayline.store.units import list_units
 
 __all__ = ["Runner", "SlotView"]
@@ -254,5 +254,8 @@ def _reason_class(reason: str | None) -> str:
     """A failure reason with unit-specific IDs and numbers blanked, for "failures by reason"."""
     if not reason:
         return "unknown"
+    for category in CATEGORIES:
+        if reason.startswith(category + ":"):
+            return category
     text = _IDS.sub("…", reason)
     return _NUMBERS.sub("#", text)[:100]

@@ -22,11 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from trayline.firmware.bundle import BundleError
-from trayline.firmware.flashing import FlashReport, flash_bundle
+from trayline.firmware.flashing import FlashFailed, FlashReport, flash_bundle
 from trayline.programmers.base import (
+    DeviceNotAnswering,
+    ProbeNotFound,
     Programmer,
     ProgrammerError,
+    ProtectedDevice,
     SupportsSetupDone,
+    TargetNotHalted,
+    VerifyFailed,
 )
 from trayline.settings.line import LineConfig, SlotSpec
 from trayline.station.flow import Status, Step, next_step
@@ -55,6 +60,25 @@ __all__ = [
     "UnitWork",
     "work_unit",
 ]
+
+
+BUNDLE_PROBLEM = "firmware bundle problem"
+ID_MISMATCH = "silicon ID mismatch"
+_CATEGORIES: tuple[tuple[type[ProgrammerError], str], ...] = (
+    (DeviceNotAnswering, "device not answering"),
+    (VerifyFailed, "flash did not verify"),
+    (FlashFailed, "flash did not verify"),
+    (ProtectedDevice, "device protected"),
+    (ProbeNotFound, "probe not found"),
+    (TargetNotHalted, "target did not connect"),
+)
+CATEGORIES = (
+    *(words for _, words in _CATEGORIES),
+    "programmer problem",
+    BUNDLE_PROBLEM,
+    ID_MISMATCH,
+)
+"""Failure reasons the station writes start with one of these (the rest is the detail)."""
 
 
 class StepFailed(Exception):
@@ -152,7 +176,7 @@ class _Unit:
         if expected and expected != device_id:
             source = "recorded for" if self.view.device_id else "in the tray list for"
             raise StepFailed(
-                f"silicon ID mismatch: the device on {self.slot.name} reads {device_id}, "
+                f"{ID_MISMATCH}: the device on {self.slot.name} reads {device_id}, "
                 f"the ID {source} {self.view.serial_number} is {expected} — wrong board "
                 "on the fixture or wrong sticker"
             )
@@ -288,6 +312,13 @@ def _run(unit: _Unit) -> None:
     except StepFailed as exc:
         _fail(unit, str(exc))
     except ProgrammerError as exc:
-        _fail(unit, f"device or programmer problem on {slot.name}: {exc}")
+        _fail(unit, f"{_category(exc)}: {exc}")
     except BundleError as exc:
-        _fail(unit, f"firmware bundle problem: {exc}")
+        _fail(unit, f"{BUNDLE_PROBLEM}: {exc}")
+
+
+def _category(exc: ProgrammerError) -> str:
+    for kind, words in _CATEGORIES:
+        if isinstance(exc, kind):
+            return words
+    return "programmer problem"

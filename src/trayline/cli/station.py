@@ -1,0 +1,209 @@
+"""``trayline station run``: the terminal operator mode — scan, watch the slots, see PASS/FAIL.
+
+Scans come from the keyboard-wedge scanner (one line per scan) or from
+``--script FILE``; the slots run in parallel behind the scan prompt. The screen
+shows a panel per slot (the unit, its step, a big PASS or FAIL with the reason
+in plain words) and the last messages. ``--json`` prints one JSON summary at
+the end instead of the live display.
+
+Exit codes: 0 every unit handled ended ready; 1 some units failed (listed);
+2 bad configuration or usage (nothing done); 4 store problem; 130 Ctrl-C;
+143 SIGTERM. A unit interrupted by Ctrl-C, SIGTERM, SIGKILL or a power cut is
+resumed from its last recorded step by the next ``station run``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import typer
+from rich.console import Group
+from rich.live import Live
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from trayline.cli.console import err, fail, out
+from trayline.cli.line import LineOption
+from trayline.cli.options import DbOption, open_db
+from trayline.firmware.bundle import BundleError, get_bundle
+from trayline.inputs import InputError
+from trayline.settings.line import ConfigError
+from trayline.station.assembly import StationOptions, build_runner
+from trayline.station.line import Line, load_line
+from trayline.station.prompts import QueuedPrompts, ScriptedPrompts, parse_answer
+from trayline.station.runner import Runner, SlotView
+
+app = typer.Typer(
+    help="The station: scan units, flash, test and verify them on several slots.\n\n"
+    "Example: trayline station run --virtual tray/ --script scans.txt --json",
+    no_args_is_help=True,
+)
+
+_COLOURS = {"pass": "green", "fail": "red", "working": "yellow", "idle": "grey50"}
+
+
+def _load(config: Path) -> Line:
+    try:
+        line = load_line(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            err.print(problem, markup=False)
+        fail(f"{config}: {len(exc.problems)} problem(s) in the line configuration; nothing done")
+    for warning in line.config.warnings:
+        err.print(f"[yellow]warning:[/yellow] {warning}")
+    return line
+
+
+def slot_panel(view: SlotView) -> Panel:
+    colour = _COLOURS.get(view.state, "white")
+    if view.state == "pass":
+        body = Text("PASS", style="bold green", justify="center")
+    elif view.state == "fail":
+        body = Text.assemble(("FAIL\n", "bold red"), (view.reason or "", "red"))
+    elif view.state == "working":
+        body = Text(view.step or "…", style="yellow")
+    else:
+        body = Text("free — place a unit", style="grey50")
+    title = f"slot {view.name}" + (f" · {view.serial}" if view.serial else "")
+    return Panel(body, title=title, border_style=colour, width=38, height=5)
+
+
+def render(runner: Runner) -> Group:
+    grid = Table.grid(padding=(0, 1))
+    panels = [slot_panel(v) for v in runner.slots()]
+    for i in range(0, len(panels), 2):
+        grid.add_row(*panels[i : i + 2])
+    lines = Text()
+    for notice in runner.recent(6):
+        style = {"error": "red", "warn": "yellow", "ok": "green"}.get(notice.level, "")
+        lines.append(notice.text + "\n", style=style)
+    return Group(grid, Panel(lines, title="messages", width=77))
+
+
+def _scans(script: Path | None) -> Iterator[str]:
+    if script is None:
+        for line in sys.stdin:
+            yield line.rstrip("\r\n")
+        return
+    try:
+        text = script.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{script}: cannot read the script: {exc}")
+    for line in text.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            yield line
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(143)
+
+
+def _drive(runner: Runner, scans: Iterator[str], live: Live | None) -> None:
+    for notice in runner.start():
+        if live is None:
+            err.print(notice.text, markup=False)
+    for scan in scans:
+        runner.scan(scan)
+        if live is not None:
+            live.update(render(runner))
+    while not runner.wait_idle(timeout=0.2):
+        if live is not None:
+            live.update(render(runner))
+
+
+@app.command("run")
+def run_command(
+    config: Path = LineOption,
+    virtual: Path | None = typer.Option(
+        None, "--virtual", help="Use the virtual tray in DIR (trayline virtual tray/serve)."
+    ),
+    script: Path | None = typer.Option(
+        None, "--script", help="Read scans and YES/NO answers from FILE instead of the scanner."
+    ),
+    tray: Path | None = typer.Option(None, "--tray", help="Tray list (serial → device ID)."),
+    answers: str | None = typer.Option(None, "--answers", help="Answer every prompt: yes or no."),
+    operator: str | None = typer.Option(None, "--operator", help="Operator name for the record."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
+    db: str | None = DbOption,
+) -> None:
+    """Run the station: scans in, units through the slots, PASS/FAIL out.
+
+    Example: trayline station run -c trayline.toml --virtual tray/ --script scans.txt
+    """
+    line = _load(config)
+    default = None
+    if answers is not None:
+        default = parse_answer(answers)
+        if default is None:
+            fail(f"--answers must be yes or no, not {answers!r}")
+    if virtual is not None and not (virtual / "tray.csv").is_file():
+        fail(f"{virtual}: not a virtual tray (no tray.csv); create one with trayline virtual tray")
+    store = open_db(db)
+    try:
+        for name in (line.config.bundles.test, line.config.bundles.production):
+            get_bundle(store, name)
+    except BundleError as exc:
+        fail(f"{config}: [bundles]: {exc}")
+    queued = QueuedPrompts()
+    prompts = ScriptedPrompts(default=default) if default is not None else queued
+    options = StationOptions(virtual_dir=virtual, tray_file=tray, operator=operator)
+    try:
+        runner = build_runner(
+            store,
+            line,
+            options,
+            prompts=prompts,
+            answer=queued.answer,
+        )
+    except InputError as exc:
+        fail(str(exc))
+    summary = _session(runner, _scans(script), as_json)
+    store.dispose()
+    _finish(summary, as_json)
+
+
+def _session(runner: Runner, scans: Iterator[str], as_json: bool) -> dict[str, Any]:
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    code = 0
+    try:
+        if as_json or not out.is_terminal:
+            _drive(runner, scans, None)
+        else:
+            with Live(render(runner), console=out, refresh_per_second=8) as live:
+                _drive(runner, scans, live)
+    except KeyboardInterrupt:
+        code = 130
+    except SystemExit as exc:
+        code = int(exc.code or 143)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    busy = runner.stop(timeout=0.5 if code else 5.0)
+    if code:
+        err.print(f"stopped; units in slots {', '.join(busy) or '-'} resume at the next start")
+        raise typer.Exit(code)
+    return runner.summary()
+
+
+def _finish(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        by = summary["by_status"]
+        out.print(
+            f"{summary['units']} units: {by.get('ready', 0)} ready, {by.get('failed', 0)} failed; "
+            f"yield {summary['yield']}"
+        )
+        for item in summary["failed"]:
+            out.print(f"  [red]FAIL[/red] {item['serial_number']}: {item['reason']}")
+    if summary["by_status"].get("failed"):
+        raise typer.Exit(1)
+
+
+__all__ = ["app", "render", "slot_panel"]
