@@ -34,6 +34,8 @@ class FakeTestFirmware:
     sequence: dict[str, list[object]] = field(default_factory=dict)
     """name → values returned on successive measures (the last one repeats)."""
     port_gone: bool = False
+    stall_after: int | None = None
+    """run streams this many readings, then goes silent (TimeoutError)."""
     setup_done_flag: bool = False
     setup_done_answer: Mapping[str, object] = field(default_factory=lambda: {"ok": True})
     calls: list[tuple[str, object]] = field(default_factory=list)
@@ -80,10 +82,11 @@ class FakeTestFirmware:
         self.calls[-1] = ("run", (test, dict(args)))
         yield {"log": f"starting {test}"}
         prefix = f"{test}."
-        for key in self.readings:
-            if key.startswith(prefix):
-                yield from self._noise()
-                yield self._reading(key[len(prefix) :], key)
+        for sent, key in enumerate(k for k in self.readings if k.startswith(prefix)):
+            if sent == self.stall_after:
+                raise TimeoutError
+            yield from self._noise()
+            yield self._reading(key[len(prefix) :], key)
         if test in self.failing_tests:
             yield {"done": False, "error": self.failing_tests[test]}
         else:

@@ -264,3 +264,15 @@ def test_firmware_refusing_a_command_fails_the_step() -> None:
         outcome.reason
         == "radio: the test firmware refused the request: bad request: unknown cmd 'run'"
     )
+
+
+def test_a_routine_that_stalls_keeps_what_it_sent() -> None:
+    readings: dict[str, object] = {"radio.rssi": (-70, "dBm"), "radio.qual": (-9, "dB")}
+    fw = FakeTestFirmware(readings=readings, stall_after=1)
+    step = {**RADIO, "measurements": [*RADIO["measurements"], {"name": "qual", "unit": "dB"}]}
+    outcome = run(fw, step)
+    rssi, qual = outcome.measurements
+    assert (rssi.name, rssi.value, rssi.verdict) == ("rssi", -70, Verdict.PASS)
+    assert (qual.name, qual.verdict) == ("qual", Verdict.ERROR)
+    assert qual.reason == "qual: test 'radio': no answer from the test firmware within 5 s"
+    assert outcome.reason == "radio: test 'radio': no answer from the test firmware within 5 s"

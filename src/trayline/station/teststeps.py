@@ -14,7 +14,7 @@ is an attempt with a reason.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from trayline.station.connectivity import CloudCheckError, CloudPresence, wait_until_online
 from trayline.station.instruments import InstrumentError, Instruments, parse_scpi_number
@@ -81,8 +81,10 @@ def _channel_problem(exc: BaseException, timeout_s: float) -> str:
 
 @dataclass(slots=True)
 class _Stream:
-    measured: list[Measurement]
-    logs: list[str]
+    """What a measure/run answer held so far (kept when the answer stops half-way)."""
+
+    measured: dict[str, Measurement] = field(default_factory=dict)
+    logs: list[str] = field(default_factory=list)
     refused: str | None = None
     """The firmware answered ``{"error": ...}``: it did not understand the command."""
     failed: str | None = None
@@ -90,14 +92,18 @@ class _Stream:
 
 
 def _collect(
-    records: Iterable[object], step: str, specs: tuple[MeasurementSpec, ...], extra_prefix: str
-) -> _Stream:
-    """Judge streamed readings: expected ones by their spec, others recorded as they came."""
+    records: Iterable[object],
+    step: str,
+    specs: tuple[MeasurementSpec, ...],
+    extra_prefix: str,
+    into: _Stream,
+) -> None:
+    """Judge streamed readings into ``into``: expected ones by their spec, others as they came.
+
+    Filling ``into`` as the answer arrives keeps what was read when the channel
+    raises mid-answer (a routine that stalls after two of three readings).
+    """
     expected = {spec.name: spec for spec in specs}
-    seen: dict[str, Measurement] = {}
-    logs: list[str] = []
-    refused: str | None = None
-    failed: str | None = None
     for obj in records:
         record = read_record(obj)
         if isinstance(record, Reading):
@@ -105,26 +111,26 @@ def _collect(
             key = record.name if spec is not None else f"{extra_prefix}{record.name}"
             spec = spec or MeasurementSpec(name=key)
             if record.error is not None:
-                seen[key] = errored(
-                    spec, f"{record.name}: {record.error} (test firmware)", step=step
-                )
+                why = f"{record.name}: {record.error} (test firmware)"
+                into.measured[key] = errored(spec, why, step=step)
             else:
-                seen[key] = measure(spec, record.value, record.unit, step=step)
-        elif isinstance(record, Log) and len(logs) < MAX_LOG_LINES:
-            logs.append(record.text)
+                into.measured[key] = measure(spec, record.value, record.unit, step=step)
+        elif isinstance(record, Log) and len(into.logs) < MAX_LOG_LINES:
+            into.logs.append(record.text)
         elif isinstance(record, Refused):
-            refused = f"the test firmware refused the request: {record.error}"
-            break
+            into.refused = f"the test firmware refused the request: {record.error}"
+            return
         elif isinstance(record, Done):
             if not record.ok:
-                failed = record.error or "no reason given"
-            break
-    return _Stream(list(seen.values()), logs, refused, failed)
+                into.failed = record.error or "no reason given"
+            return
 
 
 def _with_missing(
-    measured: list[Measurement], specs: tuple[MeasurementSpec, ...], step: str, why: str
+    measured: Iterable[Measurement], specs: tuple[MeasurementSpec, ...], step: str, why: str
 ) -> tuple[Measurement, ...]:
+    """Measurements in plan order, each expected one not reported errored with ``why``."""
+    measured = list(measured)
     names = {m.name for m in measured}
     missing = [errored(s, f"{s.name}: {why}", step=step) for s in specs if s.name not in names]
     order = {s.name: i for i, s in enumerate(specs)}
@@ -134,28 +140,30 @@ def _with_missing(
 
 def attempt_measure(channel: TestChannel, step: MeasureStep) -> Attempt:
     names = [spec.name for spec in step.measurements]
+    got = _Stream()
+    reason: str | None = None
     try:
-        got = _collect(
-            channel.measure(names, timeout=step.timeout_s), step.name, step.measurements, ""
-        )
+        records = channel.measure(names, timeout=step.timeout_s)
+        _collect(records, step.name, step.measurements, "", got)
     except (TimeoutError, OSError) as exc:
-        why = _channel_problem(exc, step.timeout_s)
-        return Attempt(_with_missing([], step.measurements, step.name, why), why)
-    reason = got.refused or (got.failed and f"measure failed on the device: {got.failed}")
+        reason = _channel_problem(exc, step.timeout_s)
+    if got.failed is not None:
+        reason = f"measure failed on the device: {got.failed}"
+    reason = got.refused or reason
     # Only the names asked for are kept: a measure answer that adds others is noise.
-    wanted = [m for m in got.measured if m.name in set(names)]
-    missing = "the test firmware did not report it"
+    wanted = [m for m in got.measured.values() if m.name in set(names)]
+    missing = reason if reason is not None else "the test firmware did not report it"
     return Attempt(
         _with_missing(wanted, step.measurements, step.name, missing), reason, tuple(got.logs)
     )
 
 
 def attempt_run(channel: TestChannel, step: RunStep) -> Attempt:
-    got = _Stream([], [])
+    got = _Stream()
     reason: str | None = None
     try:
         records = channel.run(step.test, dict(step.args), timeout=step.timeout_s)
-        got = _collect(records, step.name, step.measurements, f"{step.name}.")
+        _collect(records, step.name, step.measurements, f"{step.name}.", got)
     except (TimeoutError, OSError) as exc:
         reason = f"test {step.test!r}: {_channel_problem(exc, step.timeout_s)}"
     if got.failed is not None:
@@ -163,7 +171,9 @@ def attempt_run(channel: TestChannel, step: RunStep) -> Attempt:
     reason = got.refused or reason
     missing = reason if reason is not None else "the test firmware did not report it"
     return Attempt(
-        _with_missing(got.measured, step.measurements, step.name, missing), reason, tuple(got.logs)
+        _with_missing(got.measured.values(), step.measurements, step.name, missing),
+        reason,
+        tuple(got.logs),
     )
 
 
