@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from usbkit import MakeBus
 
 from trayline.core.skus import get_sku
 from trayline.usb.virtual.backend import VirtualBackend
 from trayline.virtual.device import VirtualDevice
 from trayline.virtual.tray import FactoryOptions, Tray
-from usbkit import MakeBus
 
 
 @pytest.fixture

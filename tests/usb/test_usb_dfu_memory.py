@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from trayline.usb.dfu_memory import MemoryStringError, parse_memory_string
-from trayline.usb.dfu_protocol import TRANSFER_SIZE, functional_descriptor, parse_functional_descriptor
+from trayline.usb.dfu_protocol import (
+    TRANSFER_SIZE,
+    functional_descriptor,
+    parse_functional_descriptor,
+)
 from trayline.usb.virtual.dfu import ELECTRON_INTERNAL, GEN3_DCT, GEN3_INTERNAL, memory_strings
 
 
@@ -43,7 +47,12 @@ def test_electron_sectors_and_bootloader_read_only() -> None:
 
 def test_dct_is_write_without_erase() -> None:
     sector = parse_memory_string(GEN3_DCT).sectors[0]
-    assert (sector.size, sector.readable, sector.erasable, sector.writable) == (16384, True, False, True)
+    assert (sector.size, sector.readable, sector.erasable, sector.writable) == (
+        16384,
+        True,
+        False,
+        True,
+    )
 
 
 def test_external_flash_size_by_platform_and_protection_turns_everything_erase_only() -> None:
@@ -57,7 +66,13 @@ def test_external_flash_size_by_platform_and_protection_turns_everything_erase_o
 
 @pytest.mark.parametrize(
     "text",
-    ["Internal Flash /0x0/1*004Kg", "@Flash /zz/1*004Kg", "@Flash /0x0/1*004Kz", "@Flash /0x0", "@X /0/4Kg"],
+    [
+        "Internal Flash /0x0/1*004Kg",
+        "@Flash /zz/1*004Kg",
+        "@Flash /0x0/1*004Kz",
+        "@Flash /0x0",
+        "@X /0/4Kg",
+    ],
 )
 def test_bad_memory_strings_are_refused(text: str) -> None:
     with pytest.raises(MemoryStringError):
@@ -66,7 +81,11 @@ def test_bad_memory_strings_are_refused(text: str) -> None:
 
 def test_several_address_groups_and_units() -> None:
     layout = parse_memory_string("@Mixed /0x1000/2*512 g/0x8000/1*001Me")
-    assert [(s.start, s.size) for s in layout.sectors] == [(0x1000, 512), (0x1200, 512), (0x8000, 1 << 20)]
+    assert [(s.start, s.size) for s in layout.sectors] == [
+        (0x1000, 512),
+        (0x1200, 512),
+        (0x8000, 1 << 20),
+    ]
 
 
 def test_functional_descriptor_round_trip() -> None:

@@ -29,7 +29,9 @@ F = descriptor_pb2.FieldDescriptorProto
 
 
 def _classes() -> dict[str, Any]:
-    file = descriptor_pb2.FileDescriptorProto(name="trayline_test.proto", package="t", syntax="proto3")
+    file = descriptor_pb2.FileDescriptorProto(
+        name="trayline_test.proto", package="t", syntax="proto3"
+    )
 
     def msg(name: str, *fields: tuple[str, int, int, int, str]) -> None:
         m = file.message_type.add(name=name)
@@ -73,7 +75,10 @@ MODULE = FirmwareModule(
 
 
 def test_string_and_bool_messages_match_protobuf() -> None:
-    assert PB["Str"].FromString(encode_string("e00fce68aabbccddeeff0011")).value == "e00fce68aabbccddeeff0011"
+    assert (
+        PB["Str"].FromString(encode_string("e00fce68aabbccddeeff0011")).value
+        == "e00fce68aabbccddeeff0011"
+    )
     assert decode_string(PB["Str"](value="P028AB").SerializeToString()) == "P028AB"
     assert PB["Bool"].FromString(encode_bool(True)).value is True
     assert encode_bool(False) == b"" == PB["Bool"](value=False).SerializeToString()
@@ -84,7 +89,9 @@ def test_iccid_reply_both_ways() -> None:
     ours = IccidReply("89014103211118510720", "352753090123456")
     theirs = PB["Iccid"].FromString(ours.encode())
     assert (theirs.iccid, theirs.imei) == (ours.iccid, ours.imei)
-    assert IccidReply.decode(PB["Iccid"](iccid="8901", imei="").SerializeToString()) == IccidReply("8901", "")
+    assert IccidReply.decode(PB["Iccid"](iccid="8901", imei="").SerializeToString()) == IccidReply(
+        "8901", ""
+    )
 
 
 def test_start_firmware_update_request_matches_protobuf_bytes() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+from usbkit import FakeClock, pair
 
 from trayline.usb.protocol import (
     BACKOFF_MS,
@@ -31,8 +32,6 @@ from trayline.usb.results import (
 )
 from trayline.usb.virtual.channel import Outcome, ServiceChannel, Stall
 
-from usbkit import FakeClock, pair
-
 
 def echo(request_type: int, payload: bytes) -> Outcome:
     return Outcome(0, payload[::-1])
@@ -54,7 +53,7 @@ def test_small_payload_gets_a_buffer_at_init_without_pending() -> None:
 
 
 def test_large_payload_waits_for_pending_buffer_then_is_sent_in_4096_byte_chunks() -> None:
-    client, channel, wire, clock = pair(echo)
+    client, channel, wire, _ = pair(echo)
     payload = bytes(range(256)) * 40  # 10 240 bytes
     reply = client.request(253, payload)
     assert reply == payload[::-1]
@@ -84,10 +83,14 @@ def test_check_backs_off_as_particle_usb_while_the_handler_runs() -> None:
 
 def test_pending_payload_handler_result_and_reply_size_in_check() -> None:
     clock = FakeClock()
-    channel = ServiceChannel(lambda t, p: Outcome(-120, b"xyz", seconds=1.0), scale=1.0, clock=clock)
+    channel = ServiceChannel(
+        lambda t, p: Outcome(-120, b"xyz", seconds=1.0), scale=1.0, clock=clock
+    )
     rid = decode_service_reply(channel.handle_in(INIT, 0, 73, 64)).id
     assert rid is not None
-    assert decode_service_reply(channel.handle_in(CHECK, 0, rid, 64)).status == ServiceStatus.PENDING
+    assert (
+        decode_service_reply(channel.handle_in(CHECK, 0, rid, 64)).status == ServiceStatus.PENDING
+    )
     clock.now += 1.0
     done = decode_service_reply(channel.handle_in(CHECK, 0, rid, 64))
     assert (done.status, done.result, done.size) == (ServiceStatus.OK, -120, 3)
@@ -103,7 +106,10 @@ def test_fifth_init_is_busy_and_reset_zero_cancels_everything() -> None:
     assert decode_service_reply(channel.handle_in(RESET, 0, 0, 64)).status == ServiceStatus.OK
     assert channel.active == 0
     for rid in ids:
-        assert decode_service_reply(channel.handle_in(CHECK, 0, rid or 0, 64)).status == ServiceStatus.NOT_FOUND
+        assert (
+            decode_service_reply(channel.handle_in(CHECK, 0, rid or 0, 64)).status
+            == ServiceStatus.NOT_FOUND
+        )
         with pytest.raises(Stall):
             channel.handle_out(SEND, rid or 0, b"x")
     assert decode_service_reply(channel.handle_in(INIT, 0, 20, 64)).status == ServiceStatus.OK
@@ -115,7 +121,9 @@ def test_reset_one_request_leaves_the_others() -> None:
     b = decode_service_reply(channel.handle_in(INIT, 5, 90, 64)).id or 0
     assert decode_service_reply(channel.handle_in(RESET, 0, a, 64)).status == ServiceStatus.OK
     assert channel.active == 1
-    assert decode_service_reply(channel.handle_in(RESET, 0, a, 64)).status == ServiceStatus.NOT_FOUND
+    assert (
+        decode_service_reply(channel.handle_in(RESET, 0, a, 64)).status == ServiceStatus.NOT_FOUND
+    )
     assert decode_service_reply(channel.handle_in(CHECK, 0, b, 64)).status == ServiceStatus.OK
 
 
@@ -256,7 +264,7 @@ def test_service_reply_round_trip(reply: ServiceReply) -> None:
 
 def test_service_reply_layout_is_flags_then_fields_little_endian() -> None:
     raw = encode_service_reply(ServiceReply(ServiceStatus.OK, 2, 3, -120))
-    assert raw == bytes.fromhex("0f000000" "0000" "0200" "03000000" "88ffffff")
+    assert raw == bytes.fromhex("0f000000000002000300000088ffffff")
 
 
 def test_short_or_statusless_service_reply_is_a_service_error() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import usb.core
+from usbkit import MakeBus
 
 from trayline.core.ids import SerialNumber
 from trayline.core.skus import get_sku
@@ -21,8 +22,6 @@ from trayline.usb.virtual.backend import VirtualBackend
 from trayline.virtual.device import DCT_SETUP_DONE_OFFSET
 from trayline.virtual.factory import user_part
 from trayline.virtual.tray import FactoryOptions, Tray
-
-from usbkit import MakeBus
 
 
 def test_devices_enumerate_with_particle_vid_pid_and_id_from_serial(make_bus: MakeBus) -> None:
@@ -172,7 +171,7 @@ def test_device_refuses_what_the_host_would_refuse(make_bus: MakeBus) -> None:
         dfu = DfuSeDevice(dev.enter_dfu(), device.device_id)
     dfu.select_alt(0)
     dfu.set_address(0x0)
-    dfu._out(1, 2, b"\x00" * 16, "raw download")  # noqa: SLF001 - deliberately skip the host check
+    dfu._out(1, 2, b"\x00" * 16, "raw download")
     with pytest.raises(DfuError, match=DfuStatus.ERR_ADDRESS.name):
         dfu._wait("raw write")
     assert dfu.get_status().status == DfuStatus.OK  # CLRSTATUS was sent
@@ -181,9 +180,9 @@ def test_device_refuses_what_the_host_would_refuse(make_bus: MakeBus) -> None:
 
 def test_app_custom_reaches_only_test_firmware(make_bus: MakeBus) -> None:
     backend, [device] = make_bus("BRN404X", device_os="4.2.0")
-    with ParticleDevice.open(device.device_id, backend=backend) as dev:
-        with pytest.raises(NotSupported):
-            dev.app_request(b'{"cmd": "ping"}')
+    dev = ParticleDevice.open(device.device_id, backend=backend)
+    with dev, pytest.raises(NotSupported):
+        dev.app_request(b'{"cmd": "ping"}')
     image = user_part(13, SemVer(4, 2, 0), test_firmware=True)
     from trayline.virtual.factory import install_module
 
@@ -191,7 +190,12 @@ def test_app_custom_reaches_only_test_firmware(make_bus: MakeBus) -> None:
     device.readings["vbat"] = 4.1
     with ParticleDevice.open(device.device_id, backend=backend) as dev:
         reply = json.loads(dev.app_request(b'{"cmd": "ping"}'))
-    assert reply == {"cmd": "ping", "device_id": device.device_id, "ok": True, "readings": {"vbat": 4.1}}
+    assert reply == {
+        "cmd": "ping",
+        "device_id": device.device_id,
+        "ok": True,
+        "readings": {"vbat": 4.1},
+    }
 
 
 def test_never_answers_fault_times_out_as_libusb_would(make_bus: MakeBus) -> None:

@@ -1,4 +1,4 @@
-"""Test helpers for trayline.usb. An in-memory wire between the host's ServiceClient and the device's ServiceChannel.
+"""Test helpers for trayline.usb: an in-memory wire between host client and device channel.
 
 No pyusb, no virtual bus: the unit tests of the service protocol talk to the
 device-side state machine directly, with a fake clock that the host's sleeps
@@ -10,13 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from trayline.usb.virtual.backend import VirtualBackend
-from trayline.virtual.device import VirtualDevice
-
 from trayline.usb.results import Stalled
 from trayline.usb.service import ServiceClient
+from trayline.usb.virtual.backend import VirtualBackend
 from trayline.usb.virtual.channel import Handler, ServiceChannel, Stall
-
+from trayline.virtual.device import VirtualDevice
 
 MakeBus = Callable[..., tuple[VirtualBackend, list[VirtualDevice]]]
 """The ``make_bus`` fixture (conftest.py): a SKU, a count, a Device OS → backend and devices."""
@@ -42,14 +40,18 @@ class Wire:
     channel: ServiceChannel
     log: list[tuple[int, int, int]] = field(default_factory=list)
 
-    def control_in(self, request: int, value: int, index: int, length: int, timeout_ms: int) -> bytes:
+    def control_in(
+        self, request: int, value: int, index: int, length: int, timeout_ms: int
+    ) -> bytes:
         self.log.append((request, value, index))
         try:
             return self.channel.handle_in(request, value, index, length)
         except Stall as exc:
             raise Stalled(str(exc)) from None
 
-    def control_out(self, request: int, value: int, index: int, data: bytes, timeout_ms: int) -> None:
+    def control_out(
+        self, request: int, value: int, index: int, data: bytes, timeout_ms: int
+    ) -> None:
         self.log.append((request, len(data), index))
         try:
             self.channel.handle_out(request, index, data)
@@ -57,7 +59,9 @@ class Wire:
             raise Stalled(str(exc)) from None
 
 
-def pair(handler: Handler, *, scale: float = 1.0, **kw: object) -> tuple[ServiceClient, ServiceChannel, Wire, FakeClock]:
+def pair(
+    handler: Handler, *, scale: float = 1.0, **kw: object
+) -> tuple[ServiceClient, ServiceChannel, Wire, FakeClock]:
     clock = FakeClock()
     channel = ServiceChannel(handler, scale=scale, clock=clock, **kw)  # type: ignore[arg-type]
     wire = Wire(channel)

@@ -12,7 +12,10 @@ device-os-flash-util do, in-process, through pyusb:
 * **write_module**: the bootloader and the NCP go through the firmware-update
   requests 250/253/251 in normal mode (DFU cannot write the bootloader, §2.5;
   the NCP is not in host flash, §6); every other module is written with DfuSe
-  at its address (the device is switched to DFU with request 50 first);
+  at its address (the device is switched to DFU with request 50 first); a
+  Gen 3 user part for 0xB4000 first invalidates the old 128 KB user part at
+  0xD4000, which would otherwise keep running (§2.1, particle-cli's
+  ``invalidate-128k-user-part`` step);
 * **verify**: DFU upload read-back for host-flash modules; for the bootloader
   and NCP, the module info must report the written version as valid;
 * **reset**: ``:leave`` in DFU mode, request 40 otherwise — both wait for the
@@ -38,7 +41,12 @@ from typing import Any, TypeVar
 
 from trayline.core.ids import DeviceId, InvalidIdentifier
 from trayline.core.modules import ModuleError, ModuleFunction, parse_module
-from trayline.core.platforms import flash_regions
+from trayline.core.platforms import (
+    NRF52840_PLATFORM_IDS,
+    USER_PART_COMPAT_ADDRESS,
+    USER_PART_GEN3_ADDRESS,
+    flash_regions,
+)
 from trayline.programmers.base import (
     Capability,
     DeviceNotAnswering,
@@ -210,7 +218,12 @@ class UsbProgrammer:
 
     def _dfu_write(self, address: int, data: bytes) -> None:
         try:
-            self._dfu_mode().write(0, address, data)
+            dfu = self._dfu_mode()
+            if address == USER_PART_GEN3_ADDRESS and self.platform_id in NRF52840_PLATFORM_IDS:
+                # particle-cli's "invalidate-128k-user-part" step (spec §2.1): an old 128 KB
+                # user part at 0xD4000 would take precedence over the new one at 0xB4000.
+                dfu.write(0, USER_PART_COMPAT_ADDRESS, b"\xff" * 4096)
+            dfu.write(0, address, data)
         except ReadOnlyRegion as exc:
             raise ProgrammerError(str(exc), slot=self.slot) from None
 
