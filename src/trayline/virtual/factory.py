@@ -23,6 +23,7 @@ from trayline.core.modules import parse_module
 from trayline.core.platforms import NRF52840_PLATFORM_IDS
 from trayline.core.skus import TRACKER, Sku
 from trayline.core.versions import (
+    BOOTLOADER_VERSIONS,
     SYSTEM_MODULE_VERSIONS,
     SemVer,
     bootloader_version_for,
@@ -58,13 +59,21 @@ def factory_device_os(sku: Sku) -> SemVer:
 
 
 def _versions(release: SemVer) -> tuple[int, int]:
+    """System and bootloader module versions of ``release``.
+
+    The bootloader table has gaps (5.3.1 ships no new bootloader): then the
+    bootloader of the nearest earlier release it knows is used.
+    """
     system = system_module_version_for(release)
-    bootloader = bootloader_version_for(release)
-    if system is None or bootloader is None:
+    if system is None:
         known = ", ".join(str(v) for v in sorted(SYSTEM_MODULE_VERSIONS.values()))
         raise ValueError(
             f"Device OS {release} is not in trayline's version table; known releases: {known}"
         )
+    bootloader = bootloader_version_for(release)
+    if bootloader is None:
+        earlier = [v for v in BOOTLOADER_VERSIONS if v <= release]
+        bootloader = BOOTLOADER_VERSIONS[max(earlier)] if earlier else 1
     return system, bootloader
 
 
