@@ -110,3 +110,14 @@ def test_record_only_spec_passes_any_scalar() -> None:
     for value in (1, 2.5, "text", False):
         assert judge(MeasurementSpec("x"), value)[0] is Verdict.PASS
     assert judge(MeasurementSpec("x"), {"a": 1})[0] is Verdict.ERROR
+
+
+def test_oversized_values_from_a_device_are_errors_and_kept_short() -> None:
+    spec = MeasurementSpec("x", low=0, high=1)
+    assert judge(spec, 10**400) == (Verdict.ERROR, "x: integer with 401 digits is not a reading")
+    kept = measure(MeasurementSpec("x"), 10**400)
+    assert kept.verdict is Verdict.ERROR and isinstance(kept.value, str) and len(kept.value) < 60
+    long_text = measure(MeasurementSpec("fw", equals="ok"), "y" * 5000, "z" * 100)
+    assert isinstance(long_text.value, str) and len(long_text.value) == 201
+    assert len(long_text.reason or "") < 120 and len(long_text.unit) == 16
+    assert measure(MeasurementSpec("n"), 2**53).value == 2**53

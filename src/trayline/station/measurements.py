@@ -29,6 +29,13 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+_MAX_EXACT = 2**53
+"""Integers beyond this lose precision as floats (and past ~1e308 cannot be one)."""
+
+MAX_TEXT = 200
+"""Longest text value kept in a measurement record."""
+MAX_UNIT = 16
+
 Value = float | int | str | bool | None
 """What a measurement holds: the JSON scalars the test firmware may send."""
 
@@ -114,6 +121,8 @@ def format_value(value: Value, unit: str = "") -> str:
         text = str(value)
     elif value is None:
         text = "nothing"
+    elif isinstance(value, str) and len(value) > 60:
+        text = repr(value[:60]) + "…"
     else:
         text = repr(value)
     return f"{text} {unit}" if unit and _is_number(value) else text
@@ -137,6 +146,9 @@ def judge(
         return Verdict.ERROR, f"{name} reported in {unit}, the plan expects {spec.unit}"
     if isinstance(value, float) and math.isnan(value):
         return Verdict.ERROR, f"{name}: not a number (NaN)"
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_EXACT:
+        # JSON integers have no size limit; one this large is garbage, not a reading
+        return Verdict.ERROR, f"{name}: integer with {len(str(abs(value)))} digits is not a reading"
     if spec.numeric and not _is_number(value):
         return Verdict.ERROR, f"{name}: expected a number, got {format_value(value)}"
     if _is_number(value):
@@ -174,7 +186,7 @@ def _equal(expected: object, value: object) -> bool:
     if isinstance(expected, bool) or isinstance(value, bool):
         return isinstance(expected, bool) and isinstance(value, bool) and expected is value
     if _is_number(expected) and _is_number(value):
-        return float(expected) == float(value)  # type: ignore[arg-type]
+        return expected == value
     return type(expected) is type(value) and expected == value
 
 
@@ -183,13 +195,11 @@ def measure(
 ) -> Measurement:
     """Judge ``value`` and keep it with the spec's limits: the record the store keeps."""
     verdict, reason = judge(spec, value, unit)
-    kept: Value = value if isinstance(value, int | float | str | bool) else None
-    if kept is None and value is not None:
-        kept = repr(value)[:200]  # keep what was seen, as text, for the record
+    kept = _kept(value)
     return Measurement(
         name=spec.name,
         value=kept,
-        unit=spec.unit or (unit or ""),
+        unit=spec.unit or (unit or "")[:MAX_UNIT],
         low=spec.low,
         high=spec.high,
         equals=spec.equals,
@@ -198,6 +208,20 @@ def measure(
         reason=reason,
         step=step,
     )
+
+
+def _kept(value: object) -> Value:
+    """What the record keeps of a value: scalars as they are, anything else or oversized as
+    short text (the store has columns, not an archive of whatever a device sent)."""
+    if value is None or isinstance(value, bool | float):
+        return value
+    if isinstance(value, int):
+        return (
+            value if abs(value) <= _MAX_EXACT else f"{str(value)[:20]}… ({len(str(value))} digits)"
+        )
+    if isinstance(value, str):
+        return value if len(value) <= MAX_TEXT else value[:MAX_TEXT] + "…"
+    return repr(value)[:MAX_TEXT]
 
 
 def errored(spec: MeasurementSpec, reason: str, *, step: str = "") -> Measurement:
