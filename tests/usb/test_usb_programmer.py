@@ -185,8 +185,8 @@ def test_open_through_the_registry_with_a_tray_folder(tmp_path: Path) -> None:
     tray = Tray.create(tmp_path / "t", get_sku("BRN404"), 1, seed=5,
                        options=FactoryOptions(device_os="2.3.1"))  # fmt: skip
     [device_id] = tray.device_ids()
-    with open_programmer("usb", device_id, slot="slot 1", platform_id=13,
-                         options={"virtual": str(tmp_path / "t")}) as prog:  # fmt: skip
+    options = {"tray": str(tmp_path / "t"), "time_scale": "0"}
+    with open_programmer("usb", device_id, slot="slot 1", platform_id=13, options=options) as prog:
         assert prog.read_device_id() == device_id
         assert isinstance(prog, UsbProgrammer) and prog.set_setup_done() is True
     assert tray.load(device_id).dct[DCT_SETUP_DONE_OFFSET] == 1

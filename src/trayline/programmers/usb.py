@@ -28,9 +28,10 @@ backend stays in the mode it is in until an operation needs the other one.
 Several programmers in several threads drive several devices at once: pyusb
 keeps one lock per device and libusb releases the GIL.
 
-Probe ID = the device ID. Options: ``virtual`` (a tray folder: use the virtual
-USB bus instead of libusb, like ``--virtual DIR``), ``time_scale`` (virtual
-only: real seconds per device second, default 0).
+Probe ID = the device ID. Options: ``tray`` (a virtual tray folder: use
+trayline's virtual USB bus instead of libusb; what ``--virtual DIR`` sets, as
+for the ``virtual`` backend), ``time_scale`` (virtual only: real seconds per
+device second; default ``TRAYLINE_VIRTUAL_TIME_SCALE``, else 1).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ __all__ = ["BACKENDS", "UsbProgrammer", "open_usb", "open_usb_programmer"]
 
 T = TypeVar("T")
 _CONTROL_FUNCTIONS = frozenset({ModuleFunction.BOOTLOADER, ModuleFunction.NCP_FIRMWARE})
-_OPTIONS = frozenset({"virtual", "time_scale"})
+_OPTIONS = frozenset({"tray", "time_scale"})
 
 
 def _module_function(data: bytes) -> int | None:
@@ -279,19 +280,20 @@ def open_usb_programmer(
 
 
 def backend_for(request: OpenRequest) -> Any:
-    """libusb, or the virtual bus of the tray in option ``virtual``."""
-    folder = request.options.get("virtual")
+    """libusb, or the virtual bus of the tray in option ``tray``."""
+    folder = request.options.get("tray")
     if not folder:
         return None
-    text = request.options.get("time_scale", "0")
+    from trayline.usb.virtual.backend import VirtualBackend
+    from trayline.virtual.timing import time_scale_from_env
+
+    text = request.options.get("time_scale")
     try:
-        scale = float(text)
-    except ValueError:
-        scale = -1.0
+        scale = time_scale_from_env() if text is None else float(text)
+    except ValueError as exc:
+        raise BadBackendOption(f"{request.slot}: {exc}") from None
     if not scale >= 0:
         raise BadBackendOption(f"{request.slot}: option time_scale={text!r} must be a number >= 0")
-    from trayline.usb.virtual.backend import VirtualBackend
-
     return VirtualBackend.from_tray(folder, time_scale=scale)
 
 
