@@ -4,7 +4,7 @@ The guide: with an activated SIM and normal connectivity, the device goes from
 blinking green to breathing cyan, "the greatest confidence in the correct
 operation of the device", and "could take up to 20 minutes". Some lines skip it
 (a Cat M1 SKU at a CM in China, billing not to start yet): the station then does
-not pass a :class:`CloudPresence` and the step is recorded as skipped with the
+not pass a :class:`CloudPresence` and the step's result is ``skipped`` with the
 line's reason.
 
 :func:`wait_until_online` is the loop, with the clock and the sleep injected so

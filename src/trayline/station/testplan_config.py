@@ -238,8 +238,10 @@ def _measurement(data: object, path: str, default_name: str | None = None) -> Me
     has_name = "name" in table or default_name is None
     name = _name(table, "name", path) if has_name else str(default_name)
     unit = table.get("unit", "")
-    if not isinstance(unit, str):
-        raise TestPlanError(f"{path}.unit", f"expected a string, got {unit!r}")
+    if not isinstance(unit, str) or len(unit) > 16:
+        raise TestPlanError(
+            f"{path}.unit", f"expected a string of up to 16 characters, got {unit!r}"
+        )
     low, high = _number(table, "low", path), _number(table, "high", path)
     if low is not None and high is not None and low > high:
         raise TestPlanError(f"{path}.low", f"low {low:g} is above high {high:g}")
@@ -252,8 +254,8 @@ def _measurement(data: object, path: str, default_name: str | None = None) -> Me
         raise TestPlanError(f"{path}.equals", "give either equals or low/high, not both")
     regex = table.get("regex")
     if regex is not None:
-        if not isinstance(regex, str):
-            raise TestPlanError(f"{path}.regex", "expected a string")
+        if not isinstance(regex, str) or not 0 < len(regex) <= 256:
+            raise TestPlanError(f"{path}.regex", "expected a string of 1 to 256 characters")
         try:
             re.compile(regex)
         except re.error as exc:

@@ -108,7 +108,8 @@ def _collect(
         record = read_record(obj)
         if isinstance(record, Reading):
             spec = expected.get(record.name)
-            key = record.name if spec is not None else f"{extra_prefix}{record.name}"
+            # names the plan did not ask for come from the device: bounded like plan names
+            key = record.name if spec is not None else f"{extra_prefix}{record.name}"[:64]
             spec = spec or MeasurementSpec(name=key)
             if record.error is not None:
                 why = f"{record.name}: {record.error} (test firmware)"
