@@ -8,7 +8,7 @@ import pytest
 
 from firmware.modulekit import boron_set, build_module, write_all
 from trayline.core.skus import get_sku
-from trayline.firmware.bundle import create_bundle
+from trayline.firmware.bundle import BundleError, create_bundle, get_bundle
 from trayline.firmware.flashing import (
     PENDING,
     SKIP,
@@ -174,3 +174,17 @@ def test_readback_and_platform_checks_name_the_module() -> None:
     assert platform_problem(26, [_on(4, 1, 3000)]) is None
     other = ModuleOnDevice(4, 1, 3000, 0, 1, 13)
     assert "boron (13)" in (platform_problem(26, [other]) or "")
+
+
+def test_a_bundle_file_changed_after_first_use_is_refused(store: Store, tmp_path: Path) -> None:
+    prog = FakeProgrammer()
+    name = _bundle(store, tmp_path, "prod")
+    flash_bundle(store, prog, name)
+    info = get_bundle(store, name)
+    blob = next(p for p in (tmp_path / "bundles").rglob(info.entries[-1].file_sha256))
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes()[:-1] + b"\x00")
+    writes = len(prog.writes)
+    with pytest.raises(BundleError, match="changed on disk"):
+        flash_bundle(store, prog, name)
+    assert len(prog.writes) == writes

@@ -28,9 +28,12 @@ thread per slot); nothing here knows which backend it talks to.
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from trayline.core.modules import ModuleFlag, ModuleFunction, function_name
@@ -40,9 +43,9 @@ from trayline.core.platforms import (
     USER_PART_GEN3_ADDRESS,
     platform_name,
 )
-from trayline.firmware.bundle import LoadedBundle, load_bundle
+from trayline.firmware.bundle import BundleError, load_bundle
 from trayline.firmware.diff import ReportedModule, modules_to_write
-from trayline.firmware.manifest import ManifestEntry
+from trayline.firmware.manifest import BundleInfo, ManifestEntry
 from trayline.programmers.base import (
     Capability,
     ModuleOnDevice,
@@ -288,10 +291,50 @@ def _found_by_content(
     return out
 
 
-def _images(bundle: LoadedBundle) -> dict[int, bytes]:
-    """Flash image per manifest position (the placements follow the entries' order)."""
-    entries = bundle.info.entries
-    return {e.position: p.image() for e, p in zip(entries, bundle.placements, strict=True)}
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    info: BundleInfo
+    paths: tuple[Path, ...]
+    images: dict[int, bytes]
+
+
+_prepared: dict[tuple[str, str], _Prepared] = {}
+_prepared_lock = threading.Lock()
+
+
+def _prepare(store: Store, name: str) -> tuple[BundleInfo, dict[int, bytes]]:
+    """The bundle's manifest and flash images, its files re-hashed at every use.
+
+    The first use in a process loads the bundle fully (:func:`load_bundle`:
+    manifest from the store, every file hashed and parsed). A bundle never
+    changes once created, so later uses — a station flashing hundreds of
+    units — keep the manifest and images and only re-hash the stored files:
+    a file changed on disk is still refused before the device is touched.
+    """
+    key = (store.url, name)
+    with _prepared_lock:
+        cached = _prepared.get(key)
+    if cached is None:
+        loaded = load_bundle(store, name)
+        entries = loaded.info.entries
+        images = {e.position: p.image() for e, p in zip(entries, loaded.placements, strict=True)}
+        cached = _Prepared(loaded.info, loaded.paths, images)
+        with _prepared_lock:
+            _prepared[key] = cached
+        return cached.info, cached.images
+    for entry, path in zip(cached.info.entries, cached.paths, strict=True):
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError as exc:
+            digest = f"unreadable ({exc.strerror})"
+        if digest != entry.file_sha256:
+            with _prepared_lock:
+                _prepared.pop(key, None)
+            raise BundleError(
+                f"bundle {name!r} refused: {entry.file_name}: stored file {path} changed on "
+                f"disk (SHA-256 {digest}, manifest says {entry.file_sha256})"
+            )
+    return cached.info, cached.images
 
 
 def _write_verified(
@@ -324,11 +367,9 @@ def flash_bundle(
     after recording them; ``BundleError`` before the device is touched.
     """
     started = time.perf_counter()
-    bundle = load_bundle(store, bundle_name)
-    info = bundle.info
+    info, images = _prepare(store, bundle_name)
     caps = programmer.capabilities
     device_id = str(programmer.read_device_id())
-    images = _images(bundle)
     on_device = None
     if Capability.READ_MODULES in caps:
         found = _modules(programmer, info.platform_id, check_integrity=not full)
