@@ -177,48 +177,52 @@ def cloud_view(url: str) -> dict[str, Any]:
     }
 
 
+def route_counts(url: str) -> dict[str, int]:
+    counters = httpx.get(f"{url}/_emulator/state").json()["counters"]
+    return dict(counters["by_route"])
+
+
+def renames_and_claims(url: str) -> tuple[int, int]:
+    routes = route_counts(url)
+    renames = sum(n for r, n in routes.items() if r.startswith("PUT ") and "{device_id}" in r)
+    claims = sum(n for r, n in routes.items() if r == "POST /v1/devices")
+    return renames, claims
+
+
 @pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
-    """20 SIGKILLs of a real `trayline provision run` process, then a re-run: same cloud state."""
-    config = EmulatorConfig(seed=21, latency_ms=10)
+    """20 SIGKILLs during a 400-device job (naming + claiming; cloud at 100 requests/s, 20 ms),
+    then a re-run: the cloud ends as after a clean run, and each kill repeats at most the few
+    renames and claims that were on the wire (≤ 400 + 8 per kill of each)."""
+    config = EmulatorConfig(seed=21, latency_ms=20, rate_limit=(100, 1.0))
+    devices_per_job = 400
 
     def command(path: Path) -> list[str]:
         return [
-            sys.executable,
-            "-m",
-            "trayline",
-            "provision",
-            "run",
-            "--product",
-            str(PRODUCT),
-            "--input",
-            str(path),
-            "--group",
-            "crash-test",
-            "--claim",
-            "each",
-            "--concurrency",
-            "4",
-            "--chunk",
-            "25",
-            "--json",
-        ]
+            sys.executable, "-m", "trayline", "provision", "run", "--product", str(PRODUCT),
+            "--input", str(path), "--group", "crash-test", "--claim", "each", "--json",
+        ]  # fmt: skip
 
     def prepare(cloud: Cloud, name: str) -> Path:
-        devices = cloud.app.cloud.make_devices("BRN404", 80)
+        devices = cloud.app.cloud.make_devices("BRN404", devices_per_job)
         path = tmp_path / f"{name}.txt"
         path.write_text(
-            "\n".join([d.id for d in devices[:40]] + [d.serial_number for d in devices[40:]])
+            "\n".join([d.id for d in devices[:200]] + [d.serial_number for d in devices[200:]])
         )
         return path
+
+    def env(url: str, db: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            **env_for(url, tmp_path / db),
+            "TRAYLINE_RATE_LIMIT": "100/1",
+            "TMPDIR": str(tmp_path),  # the host-wide rate window of this test alone
+        }
 
     reference = make_cloud(config)
     ref_input = prepare(reference, "ref")
     with serve_in_background(reference.app) as url:
-        env = {**os.environ, **env_for(url, tmp_path / "ref.db")}
-        started = time.monotonic()
-        done = subprocess.run(command(ref_input), env=env, capture_output=True, timeout=120)
-        clean_seconds = time.monotonic() - started
+        done = subprocess.run(command(ref_input), env=env(url, "ref.db"), capture_output=True)
         assert done.returncode == 0, done.stderr.decode()
         expected = cloud_view(url)
 
@@ -229,21 +233,30 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
         jobs += 1
         cloud = make_cloud(config)  # same seed: the same devices as the reference
         path = prepare(cloud, f"crash{jobs}")
+        kills_this_job = 0
         with serve_in_background(cloud.app) as url:
-            env = {**os.environ, **env_for(url, tmp_path / f"crash{jobs}.db")}
             while kills < 20:
                 process = subprocess.Popen(
-                    command(path), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                    command(path),
+                    env=env(url, f"crash{jobs}.db"),
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
                 )
-                time.sleep(rng.uniform(0.3, clean_seconds))
+                time.sleep(rng.uniform(1.0, 3.0))
                 if process.poll() is not None:
                     break
                 process.send_signal(signal.SIGKILL)
-                process.wait(timeout=30)
+                process.wait()
                 kills += 1
-            final = subprocess.run(command(path), env=env, capture_output=True, timeout=120)
+                kills_this_job += 1
+            final = subprocess.run(command(path), env=env(url, f"crash{jobs}.db"),
+                                   capture_output=True)  # fmt: skip
             assert final.returncode == 0, final.stderr.decode()
             doc = json.loads(final.stdout)
-            assert doc["outcome"]["provisioned"] == 80
+            assert doc["outcome"]["provisioned"] == devices_per_job
             assert cloud_view(url) == expected
+            renames, claims = renames_and_claims(url)
+            bound = devices_per_job + 8 * kills_this_job
+            assert renames <= bound, (renames, kills_this_job)
+            assert claims <= bound, (claims, kills_this_job)
     assert kills >= 20
