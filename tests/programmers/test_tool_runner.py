@@ -92,7 +92,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
 def test_colour_codes_and_spinners_are_stripped() -> None:
     raw = "\x1b[?25l\r\x1b[K\x1b[36m⠋\x1b[39m Working\r\x1b[K\x1b[?25h\n"
     raw += "Your id is \x1b[1mabc\x1b[22m\r\n"
-    assert strip_ansi(raw) == "\n⠋ Working\n\nYour id is abc\n"
+    assert strip_ansi(raw) == "\n⠋ Working\nYour id is abc\n"
 
 
 def test_record_to_appends_transcripts(tmp_path: Path) -> None:
