@@ -19,6 +19,7 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/pytest -q -p no:cacheprovider tests/architecture  # layers, module and function sizes
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

@@ -25,14 +25,14 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from trayline import __version__, settings
+from trayline.core.calls import CallObserver, CallRecord
 from trayline.core.ids import SerialNumber
 from trayline.particle._transport import (
     BEFORE_SEND,
@@ -98,22 +98,6 @@ class SerialBudgetExhausted(CloudError):
             f"accepts serials and needs no lookup"
         )
         self.next_at = next_at
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One attempt at one request, as the audit log keeps it (no URL, body or header)."""
-
-    method: str
-    path_template: str
-    status: int | None
-    duration_ms: float
-    attempt: int
-    error_kind: str | None
-
-
-class CallObserver(Protocol):
-    def record_call(self, call: CallRecord) -> None: ...
 
 
 class ParticleClient:

@@ -48,9 +48,9 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
 from trayline import settings
+from trayline.core.calls import SerialBudget
 from trayline.core.ratelimits import (
     DEFAULT_RATE_LIMIT,
     SERIAL_LOOKUP_LIMIT,
@@ -153,6 +153,7 @@ class HostWindow:
 
     def restamp(self, sent: float, now: float, seconds: float) -> None:
         """Count the slot taken at ``sent`` from ``now`` (its answer arrived)."""
+
         def change(paused: float, stamps: list[float]) -> float:
             _restamp(stamps, sent, now)
             return paused
@@ -161,6 +162,7 @@ class HostWindow:
 
     def drop(self, sent: float, now: float, seconds: float) -> None:
         """Give back the slot taken at ``sent``: its request never went out."""
+
         def change(paused: float, stamps: list[float]) -> float:
             _remove(stamps, sent)
             return paused
@@ -331,16 +333,6 @@ class RateLimiter:
     def sent_in_window(self) -> int:
         self._prune(self._clock())
         return self._used()
-
-
-class SerialBudget(Protocol):
-    """Counts serial-number lookups per account so the 50/hour budget survives restarts."""
-
-    def used(self, account: str, since: datetime) -> list[datetime]:
-        """The times of this account's lookups at or after ``since``, oldest first."""
-
-    def record(self, account: str, serial: str, at: datetime) -> None:
-        """Note one lookup (recorded before the request is sent: the server counts it)."""
 
 
 class MemorySerialBudget:

@@ -1,9 +1,10 @@
 """The store's side of the cloud client: the audit log and the persistent serial budget.
 
-The client reports each request attempt as a :class:`~trayline.particle.client.CallRecord`
-and asks a :class:`~trayline.particle.ratelimit.SerialBudget` before each serial
-lookup; this module implements both on the store, so the client never imports
-SQL and the store never imports HTTP.
+The client reports each request attempt as a :class:`~trayline.core.calls.CallRecord`
+and asks a :class:`~trayline.core.calls.SerialBudget` before each serial lookup;
+this module implements both on the store. The shapes live in the domain
+(:mod:`trayline.core.calls`), so the client never imports SQL and the store
+never imports HTTP (tests/architecture checks both).
 
 Audit rows are buffered and written in batches (every ``batch`` records, and on
 :meth:`StoreAudit.flush`): one fsync per request would make the audit log the
@@ -17,7 +18,7 @@ from datetime import datetime
 
 from sqlalchemy import insert, select
 
-from trayline.particle.client import CallRecord
+from trayline.core.calls import CallRecord
 from trayline.store.db import Store
 from trayline.store.models import CloudCall, SerialLookup
 
