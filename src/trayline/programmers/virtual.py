@@ -14,6 +14,8 @@ Probe ID = the virtual device's ID. Options (``OpenRequest.options``):
                 (default ``openocd-cmsis-dap``: the guide's Particle Debugger).
 ``time_scale``  real seconds per simulated second (default
                 ``TRAYLINE_VIRTUAL_TIME_SCALE``, else 1; ``0`` = no waiting).
+``sync``        ``1`` (default) fsyncs each saved image; ``0`` only renames
+                atomically (still safe between processes; for benchmarks).
 
 Faults: ``swd_connect_failures`` → :class:`TargetNotHalted` from ``open`` (the
 caller retries), ``never_answers`` → :class:`DeviceNotAnswering`,
@@ -67,7 +69,7 @@ from trayline.virtual.tray import Tray
 
 __all__ = ["BACKENDS", "VirtualProgrammer", "list_probes", "open_virtual"]
 
-_OPTIONS = frozenset({"tray", "link", "time_scale"})
+_OPTIONS = frozenset({"tray", "link", "time_scale", "sync"})
 _SD_INFO = 0x3000  # SoftDevice info structure: size, magic, end address, firmware ID
 _SD_MAGIC = 0x51B1E5DB
 T = TypeVar("T")
@@ -191,7 +193,10 @@ def open_virtual(request: OpenRequest) -> VirtualProgrammer:
         raise BadBackendOption(
             f"{request.slot}: option link={link!r} is not one of {', '.join(sorted(LINKS))}"
         )
-    tray = Tray(folder)
+    sync = request.option("sync", "1")
+    if sync not in ("0", "1"):
+        raise BadBackendOption(f"{request.slot}: option sync={sync!r} must be 0 or 1")
+    tray = Tray(folder, sync=sync == "1")
     ids = tray.device_ids()
     wanted = request.probe_id.strip().lower()
     if not wanted and len(ids) == 1:

@@ -23,7 +23,7 @@ one place:
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from trayline.core.modules import ModuleFunction
@@ -112,6 +112,8 @@ class DeviceState:
     """Tracker ESP32 NCP module version (7 = 0.0.7); ``None`` on platforms without an NCP."""
     claimed: bool = False
     boots: int = 0
+    generation: int = 0
+    """Bumped by every save that changed the device: readers' caches key on it."""
 
 
 class VirtualDevice:
@@ -135,6 +137,19 @@ class VirtualDevice:
         self.faults = faults if faults is not None else Faults()
         self.readings: dict[str, object] = dict(readings or {})
         self._modules: list[FlashModule] | None = None
+
+    def copy(self) -> VirtualDevice:
+        """An independent copy (flash, DCT, state, faults, readings, parsed module list)."""
+        twin = VirtualDevice(
+            self.identity,
+            flash=Flash(self.geometry, self.flash.image()),
+            dct=bytes(self.dct),
+            state=replace(self.state, uicr=dict(self.state.uicr)),
+            faults=replace(self.faults),
+            readings=dict(self.readings),
+        )
+        twin._modules = None if self._modules is None else list(self._modules)
+        return twin
 
     # -- who it is -------------------------------------------------------------------
 

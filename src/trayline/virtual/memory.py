@@ -22,6 +22,7 @@ unit begins and ends.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from trayline.core.platforms import NRF52840_PLATFORM_IDS, erase_range
@@ -79,6 +80,7 @@ def _probe_sectors(
 _STM32_STEP = 0x4000
 
 
+@functools.cache
 def geometry_for(platform_id: int) -> FlashGeometry:
     """The internal-flash geometry of a platform (nRF52840 Gen 3 or the Electron's STM32F205)."""
     if platform_id in NRF52840_PLATFORM_IDS:
