@@ -19,9 +19,10 @@ from trayline.programmers.tool import RawRun
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 
 
-def load_transcript(name: str) -> RawRun:
-    """``openocd/nrf52-mdb-device-id`` → the recorded output and exit code."""
-    lines = (TRANSCRIPTS / f"{name}.txt").read_text(encoding="utf-8").splitlines(keepends=True)
+def load_transcript(name: str | Path) -> RawRun:
+    """``openocd/nrf52-mdb-device-id`` (or a path) → the recorded output and exit code."""
+    path = name if isinstance(name, Path) else TRANSCRIPTS / f"{name}.txt"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
     code: int | None = 0
     body_start = 0
     for i, line in enumerate(lines):
