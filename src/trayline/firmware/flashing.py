@@ -43,7 +43,7 @@ from trayline.core.platforms import (
     USER_PART_GEN3_ADDRESS,
     platform_name,
 )
-from trayline.firmware.bundle import BundleError, get_bundle, load_bundle
+from trayline.firmware.bundle import BundleError, bundle_dir, get_bundle, load_bundle
 from trayline.firmware.diff import ReportedModule, modules_to_write
 from trayline.firmware.manifest import BundleInfo, ManifestEntry
 from trayline.programmers.base import (
@@ -298,7 +298,7 @@ class _Prepared:
     images: dict[int, bytes]
 
 
-_prepared: dict[tuple[str, str, str], _Prepared] = {}
+_prepared: dict[tuple[str, str, str, str], _Prepared] = {}
 _prepared_lock = threading.Lock()
 
 
@@ -307,13 +307,13 @@ def _prepare(store: Store, name: str) -> tuple[BundleInfo, dict[int, bytes]]:
 
     The first use in a process loads the bundle fully (:func:`load_bundle`:
     every file hashed and parsed). A bundle never changes once created, so
-    later uses of the same manifest (same database, name and digest) — a
+    later uses of the same manifest (same database, file store, name and digest) — a
     station flashing hundreds of units — keep the images and only re-hash the
     stored files: a file changed on disk is still refused before the device
     is touched.
     """
     info = get_bundle(store, name)
-    key = (store.url, name, info.digest)
+    key = (store.url, str(bundle_dir(store.url)), name, info.digest)
     with _prepared_lock:
         cached = _prepared.get(key)
     if cached is None:
