@@ -24,6 +24,14 @@ from rich.table import Table
 
 from trayline.cli.console import EXIT_USAGE, err, fail, out
 from trayline.cli.options import DbOption, open_db
+from trayline.cli.usb_commands import (
+    StickerOption,
+    UsbOption,
+    identify_usb_command,
+    list_usb_command,
+    udev_rules_command,
+    usb_platform,
+)
 from trayline.console.errors import ConsoleError
 from trayline.devices.identify import IdentifyResult, identify_on_port, identify_with_programmer
 from trayline.devices.reach import BackendChoice, platform_for, reach
@@ -98,13 +106,20 @@ def list_command(
         None, "--backend", "-b", help="Only these backends (repeatable); default: every one."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    usb: bool = typer.Option(
+        False, "--usb", help="List Particle devices on USB with platform and mode instead."
+    ),
 ) -> None:
     """List the probes and Particle serial ports trayline can see.
 
     A backend whose tool is not installed is listed as such, not as an error.
+    With --usb: the Particle devices on USB (ID, platform, normal or DFU mode).
 
     Example: trayline device list --virtual ./tray
     """
+    if usb:
+        list_usb_command(virtual, as_json)
+        return
     from trayline.devices.discovery import discover
 
     found = discover(virtual=virtual, backends=backend)
@@ -128,6 +143,8 @@ def identify_command(
     sku: str | None = SkuOption,
     option: list[str] | None = OptionOption,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    usb: str | None = UsbOption,
+    sticker: str | None = StickerOption,
 ) -> None:
     """Who is this device: ID, serial, ICCID, IMEI, Device OS, modules.
 
@@ -135,8 +152,15 @@ def identify_command(
     over a probe the ID is read from silicon and the modules from flash (serial,
     ICCID and IMEI are not reachable over SWD and print as null).
 
+    Over USB (--usb ID) the device answers itself, in normal or listening mode;
+    --sticker SERIAL checks the scanned label against its serial number (exit 6
+    on a mismatch).
+
     Example: trayline device identify --port /dev/ttyACM0 --json
     """
+    if usb is not None:
+        identify_usb_command(usb, virtual, sticker, as_json)
+        return
     if (port is None) == (probe is None and backend is None and virtual is None):
         fail("give --port, or --probe/--backend (or --virtual DIR)", EXIT_USAGE)
     try:
@@ -179,6 +203,7 @@ def flash_command(
     slot: str | None = typer.Option(None, "--slot", help="Name the slot in messages and records."),
     db: str | None = DbOption,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    usb: str | None = UsbOption,
 ) -> None:
     """Put a bundle on one device: write what differs, verify, reset, check the read-back.
 
@@ -191,6 +216,8 @@ def flash_command(
     """
     if role is not None and role not in ("test", "production"):
         fail(f"--role must be test or production, not {role!r}", EXIT_USAGE)
+    if usb is not None:
+        backend, probe = "usb", usb
     choice = _choice(backend, probe, virtual, option)
     store = open_db(db)
     try:
@@ -237,6 +264,7 @@ def setup_done_command(
     option: list[str] | None = OptionOption,
     undo: bool = typer.Option(False, "--undo", help="Clear the flag (back to listening mode)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    usb: str | None = UsbOption,
 ) -> None:
     """Set the Gen 3 setup-done flag, so the device stops booting into listening mode.
 
@@ -245,10 +273,15 @@ def setup_done_command(
     the flag (it lives in the DCT file on external flash): use the usb,
     particle-usb or virtual backend.
 
-    Example: trayline device setup-done --backend usb --probe e00fce68...
+    Example: trayline device setup-done --usb e00fce68aabbccddeeff0011
     """
+    if usb is not None:
+        backend, probe = "usb", usb
     choice = _choice(backend, probe, virtual, option)
-    platform_id = _platform(choice, sku)
+    if usb is not None and sku is None:
+        platform_id = usb_platform(usb, virtual)
+    else:
+        platform_id = _platform(choice, sku)
     try:
         with reach(choice, slot=choice.probe_label(), platform_id=platform_id) as programmer:
             if not isinstance(programmer, SupportsSetupDone):
@@ -271,6 +304,18 @@ def setup_done_command(
         out.print(f"{device_id}: setup-done flag {'cleared' if undo else 'set'}")
     else:
         out.print(f"{device_id}: not needed (Device OS 4.0+ or no such flag on this platform)")
+
+
+@app.command("udev-rules")
+def udev_rules() -> None:
+    """Print the Linux udev rules that let a station open Particle devices without root.
+
+    Particle devices (VID 2b04) and the Particle Debugger (0d28:0204), mode 0666
+    and group plugdev, ModemManager kept off. See docs/usb.md.
+
+    Example: trayline device udev-rules | sudo tee /etc/udev/rules.d/50-particle.rules
+    """
+    udev_rules_command()
 
 
 @app.command("records")
