@@ -1,7 +1,9 @@
 // A stub of the Particle Device OS API: only the declarations examples/testfw uses,
 // enough for `g++ -std=c++17 -fsyntax-only -I stub src/testfw.cpp` to check the
-// example without the Device OS toolchain. Not an implementation: nothing here links.
-// Signatures follow the Device OS reference (docs.particle.io, "Firmware API").
+// example without the Device OS toolchain. Signatures follow the Device OS reference
+// (docs.particle.io, "Firmware API"). The private members are for ../host/, a small
+// host implementation that runs the example on a pseudo-terminal for trayline's tests;
+// they are not Device OS's.
 #pragma once
 
 #include <cstddef>
@@ -37,6 +39,9 @@ public:
     unsigned length() const;
     bool operator==(const char* cstr) const;
     static String format(const char* fmt, ...);
+
+private:
+    char* buf_ = nullptr;
 };
 
 // -- Print / Stream / USB serial ---------------------------------------------------
@@ -78,6 +83,12 @@ public:
     bool isEmpty() const;
     explicit operator const char*() const;
     bool operator==(const char* str) const;
+
+private:
+    friend class JSONValue;
+    friend class JSONObjectIterator;
+    const char* data_ = "";
+    size_t size_ = 0;
 };
 
 class JSONValue {
@@ -96,6 +107,11 @@ public:
     JSONString toString() const;
     static JSONValue parseCopy(const char* json);
     static JSONValue parseCopy(const char* json, size_t size);
+
+private:
+    friend class JSONObjectIterator;
+    friend class JSONArrayIterator;
+    const void* node_ = nullptr;
 };
 
 class JSONObjectIterator {
@@ -104,6 +120,10 @@ public:
     bool next();
     JSONString name() const;
     JSONValue value() const;
+
+private:
+    const void* node_ = nullptr;
+    long index_ = -1;
 };
 
 class JSONArrayIterator {
@@ -111,6 +131,10 @@ public:
     explicit JSONArrayIterator(const JSONValue& value);
     bool next();
     JSONValue value() const;
+
+private:
+    const void* node_ = nullptr;
+    long index_ = -1;
 };
 
 class JSONWriter {
@@ -130,11 +154,26 @@ public:
     JSONWriter& value(double val, int precision);
     JSONWriter& value(const char* val);
     JSONWriter& nullValue();
+
+protected:
+    virtual void write(const char* data, size_t size) = 0;
+
+private:
+    void separate();
+    void writeString(const char* text);
+    bool first_ = true;
+    bool afterName_ = false;
 };
 
 class JSONStreamWriter : public JSONWriter {
 public:
     explicit JSONStreamWriter(Print& stream);
+
+protected:
+    void write(const char* data, size_t size) override;
+
+private:
+    Print& stream_;
 };
 
 // -- power --------------------------------------------------------------------------
