@@ -3,16 +3,16 @@
 A plan is an ordered list of steps. Each step is one of six kinds, each its own
 frozen dataclass so the runner's ``match`` is checked by mypy:
 
-========== ===============================================================
-kind       what happens
-========== ===============================================================
-measure    ask the test firmware for named measurements (``{"cmd": "measure"}``)
-run        start a firmware test routine that streams measurements (``{"cmd": "run"}``)
-prompt     ask the operator a yes/no question (key, YES/NO barcode, script line)
-instrument query a bench instrument through VISA (SCPI ``MEAS:CURR:DC?``), judge the number
+============ ==============================================================================
+kind         what happens
+============ ==============================================================================
+measure      ask the test firmware for named measurements (``{"cmd": "measure"}``)
+run          start a firmware routine that streams measurements (``{"cmd": "run"}``)
+prompt       ask the operator a yes/no question (key, YES/NO barcode, script line)
+instrument   query a bench instrument through VISA (SCPI ``MEAS:CURR:DC?``), judge the number
 cloud_online wait until the cloud reports the device online (skipped where the line says so)
-setup_done ask the test firmware to set the Gen 3 setup-done flag (``{"cmd": "setup_done"}``)
-========== ===============================================================
+setup_done   ask the test firmware to set the Gen 3 setup-done flag (``{"cmd": "setup_done"}``)
+============ ==============================================================================
 
 Every step has a timeout (seconds for the whole step) and a retry count (how many
 times a failed step runs again before the unit fails). Plans come from the
