@@ -96,7 +96,7 @@ def _faults(rate_limit: str | None, **texts: str) -> dict[str, Any]:
 
 def _admin_token(token_file: Path | None) -> str | None:
     """The admin token from ``$TRAYLINE_CLOUD_ADMIN_TOKEN`` or a 0600 file, checked."""
-    from_env = os.environ.get(ADMIN_TOKEN_ENV)
+    from_env = os.environ.get(ADMIN_TOKEN_ENV) or None  # empty = unset
     if token_file is not None and from_env:
         fail(f"give the admin token one way: {ADMIN_TOKEN_ENV} or --admin-token-file, not both")
     if token_file is None:
