@@ -178,84 +178,77 @@ def _bind(host: str, port: int) -> socket.socket:
         fail(f"cannot listen on {host}:{port}: {why}")
 
 
+# The options of ``cloud serve``, one per line (a table, so the command stays short).
+_Host = Annotated[
+    str, typer.Option("--host", help="Address to listen on; beyond loopback needs an admin token.")
+]
+_Port = Annotated[str, typer.Option("--port", help="Port, 0..65535; 0 picks a free one.")]
+_State = Annotated[
+    Path | None, typer.Option("--state", help="JSON file to load on start and keep saved.")
+]
+_Tray = Annotated[
+    Path | None,
+    typer.Option("--tray", help="Virtual tray folder: load the devices of DIR/devices.json."),
+]
+_Online = Annotated[bool, typer.Option("--online", help="--seed and --tray devices start online.")]
+_RateLimit = Annotated[
+    str | None,
+    typer.Option("--rate-limit", help="REQUESTS/SECONDS per client address, e.g. 10000/300."),
+]
+_SerialLimit = Annotated[
+    str,
+    typer.Option("--serial-lookup-limit", help="Serial lookups per user, REQUESTS/SECONDS or off."),
+]
+_Latency = Annotated[str, typer.Option("--latency-ms", help="Added to every answer, 0..60000.")]
+_Jitter = Annotated[str, typer.Option("--jitter-ms", help="Random extra delay, 0..N ms.")]
+_Errors = Annotated[str, typer.Option("--error-rate", help="Fraction answered 500/502/503.")]
+_Drops = Annotated[str, typer.Option("--drop-rate", help="Fraction of connections dropped.")]
+_Seed = Annotated[
+    list[str] | None,
+    typer.Option("--seed", help="SKU:COUNT factory devices (repeatable), e.g. BRN404:50."),
+]
+_AdminTokenFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--admin-token-file",
+        help=(
+            f"File (mode 0600) with the token /_emulator requires; or set {ADMIN_TOKEN_ENV}. "
+            "Required unless --host is loopback. There is no option that takes the token "
+            "itself: ps and shell history would show it."
+        ),
+    ),
+]
+_MaxBody = Annotated[str, typer.Option("--max-body-bytes", help="Largest body; more is a 413.")]
+_NewAccount = Annotated[
+    bool, typer.Option("--new-account", help="Reject access_token in query and body.")
+]
+_LegacySerial = Annotated[
+    bool, typer.Option("--legacy-serial-field", help="Serial lookup sends deviceID.")
+]
+_RandomSeed = Annotated[
+    int | None, typer.Option("--random-seed", help="Seed for identities and fault dice.")
+]
+
+
 @app.command("serve")
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[
-        str, typer.Option("--port", help="Port to listen on, 0..65535; 0 picks a free port.")
-    ] = "8080",
-    state: Annotated[
-        Path | None,
-        typer.Option("--state", help="JSON file to load on start and keep saved (atomic writes)."),
-    ] = None,
-    tray: Annotated[
-        Path | None,
-        typer.Option(
-            "--tray",
-            help="Folder of a virtual tray: load the devices of DIR/devices.json (see docs).",
-        ),
-    ] = None,
-    online: Annotated[
-        bool, typer.Option("--online", help="Devices from --seed and --tray start online.")
-    ] = False,
-    rate_limit: Annotated[
-        str | None,
-        typer.Option(
-            "--rate-limit",
-            help="REQUESTS/SECONDS per client address, e.g. 10000/300 (the real cloud's limit).",
-        ),
-    ] = None,
-    serial_limit: Annotated[
-        str,
-        typer.Option(
-            "--serial-lookup-limit",
-            help="Serial-number lookups per user account, REQUESTS/SECONDS, or 'off'.",
-        ),
-    ] = "50/3600",
-    latency_ms: Annotated[
-        str, typer.Option("--latency-ms", help="Added to every answer, 0..60000.")
-    ] = "0",
-    jitter_ms: Annotated[
-        str, typer.Option("--jitter-ms", help="Random extra delay, 0..N ms (N ≤ 60000).")
-    ] = "0",
-    error_rate: Annotated[
-        str, typer.Option("--error-rate", help="Fraction answered 500/502/503, e.g. 0.05.")
-    ] = "0",
-    drop_rate: Annotated[
-        str, typer.Option("--drop-rate", help="Fraction of connections closed unanswered.")
-    ] = "0",
-    seed: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--seed", help="SKU:COUNT factory devices to create (repeatable), e.g. BRN404:50."
-        ),
-    ] = None,
-    admin_token_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--admin-token-file",
-            help=(
-                f"File (mode 0600) holding the token /_emulator requires; or set "
-                f"{ADMIN_TOKEN_ENV}. Never a command-line value: ps and shell history "
-                "would show it. Required when --host is not loopback."
-            ),
-        ),
-    ] = None,
-    max_body_bytes: Annotated[
-        str, typer.Option("--max-body-bytes", help="Largest request body; more is a 413.")
-    ] = str(EmulatorConfig.max_body_bytes),
-    new_account: Annotated[
-        bool,
-        typer.Option("--new-account", help="Reject access_token in query and body (post-2024)."),
-    ] = False,
-    legacy_serial_field: Annotated[
-        bool,
-        typer.Option("--legacy-serial-field", help="Serial lookup sends deviceID, not device_id."),
-    ] = False,
-    random_seed: Annotated[
-        int | None,
-        typer.Option("--random-seed", help="Seed for device identities and fault dice."),
-    ] = None,
+    host: _Host = "127.0.0.1",
+    port: _Port = "8080",
+    state: _State = None,
+    tray: _Tray = None,
+    online: _Online = False,
+    rate_limit: _RateLimit = None,
+    serial_limit: _SerialLimit = "50/3600",
+    latency_ms: _Latency = "0",
+    jitter_ms: _Jitter = "0",
+    error_rate: _Errors = "0",
+    drop_rate: _Drops = "0",
+    seed: _Seed = None,
+    admin_token_file: _AdminTokenFile = None,
+    max_body_bytes: _MaxBody = str(EmulatorConfig.max_body_bytes),
+    new_account: _NewAccount = False,
+    legacy_serial_field: _LegacySerial = False,
+    random_seed: _RandomSeed = None,
 ) -> None:
     """Serve the local Particle Cloud until Ctrl-C.
 
