@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from firmware.modulekit import boron_set, build_module, write_all
+from trayline.core.manifest import ManifestEntry
 from trayline.core.skus import get_sku
 from trayline.firmware.bundle import BundleError, create_bundle, get_bundle
 from trayline.firmware.flashing import (
@@ -19,7 +20,6 @@ from trayline.firmware.flashing import (
     platform_problem,
     readback_problems,
 )
-from trayline.firmware.manifest import ManifestEntry
 from trayline.programmers.base import ModuleOnDevice
 from trayline.store.db import Store
 from trayline.store.flash_records import flash_records_for_device, latest_flash

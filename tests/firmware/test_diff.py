@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from trayline.core.manifest import ManifestEntry
 from trayline.firmware.diff import ReportedModule, modules_to_write
-from trayline.firmware.manifest import ManifestEntry
 
 
 def entry(pos: int, function: int, index: int, version: int, sha: str) -> ManifestEntry:

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from trayline.cli.console import EXIT_USAGE, err, fail, out
 from trayline.cli.options import DbOption, open_db
+from trayline.core.manifest import BundleInfo
 from trayline.core.modules import ModuleError, parse_module
 from trayline.core.skus import UnknownSku, get_sku
 from trayline.core.versions import InvalidVersion, SemVer
@@ -35,7 +36,6 @@ from trayline.firmware.bundle import (
 )
 from trayline.firmware.diff import ReportedModule, modules_to_write
 from trayline.firmware.hexfile import HexError, bin_plan, build_hex
-from trayline.firmware.manifest import BundleInfo
 
 EXIT_FIRMWARE = 1
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from trayline import settings
+from trayline.core.manifest import BundleInfo, ManifestEntry, bundle_digest
 from trayline.core.modules import ModuleError, parse_module
 from trayline.core.skus import Sku
 from trayline.core.versions import SemVer, device_os_for_system_module
@@ -36,9 +37,8 @@ from trayline.firmware.checks import (
     check_bundle,
 )
 from trayline.firmware.hexfile import Placement
-from trayline.firmware.manifest import BundleInfo, ManifestEntry, bundle_digest
+from trayline.store import bundles
 from trayline.store.db import Store
-from trayline.store.models import FirmwareBundle, FirmwareBundleModule
 
 __all__ = [
     "ROLES",
@@ -140,50 +140,10 @@ def _entries(result: CheckResult) -> list[ManifestEntry]:
     ]
 
 
-def _info(row: FirmwareBundle) -> BundleInfo:
-    entries = tuple(
-        ManifestEntry(
-            position=m.position,
-            file_name=m.file_name,
-            file_sha256=m.file_sha256,
-            size=m.size,
-            address=m.address,
-            skip=int(m.info.get("skip", 0)),
-            platform_id=m.platform_id,
-            function=m.module_function,
-            index=m.module_index,
-            version=m.module_version,
-            module_sha256=m.module_sha256,
-            flags=m.flags,
-        )
-        for m in row.modules
-    )
-    return BundleInfo(
-        name=row.name,
-        sku=row.sku,
-        line=row.line,
-        role=row.role,
-        platform_id=row.platform_id,
-        system_version=row.system_version,
-        device_os=row.device_os,
-        baseline_device_os=row.baseline_device_os,
-        digest=row.digest,
-        created_at=row.created_at,
-        entries=entries,
-        warnings=tuple(row.warnings or ()),
-    )
-
-
 def _pairing_problem(store: Store, line: str, role: str, system_version: int | None) -> str | None:
     """A test and a production bundle of one line must carry the same Device OS."""
     other_role = "production" if role == "test" else "test"
-    with store.session() as session:
-        other = session.scalars(
-            select(FirmwareBundle)
-            .where(FirmwareBundle.line == line, FirmwareBundle.role == other_role)
-            .order_by(FirmwareBundle.created_at.desc(), FirmwareBundle.id.desc())
-            .limit(1)
-        ).first()
+    other = bundles.latest_bundle(store, line, other_role)
     if other is None or other.system_version == system_version:
         return None
 
@@ -217,9 +177,8 @@ def create_bundle(
     if not name.strip():
         raise BundleError("a bundle needs a name")
     line = line or sku.name
-    with store.session() as session:
-        if session.scalars(select(FirmwareBundle.id).where(FirmwareBundle.name == name)).first():
-            raise BundleError(f"a bundle named {name!r} already exists; pick another name")
+    if bundles.find_bundle(store, name) is not None:
+        raise BundleError(f"a bundle named {name!r} already exists; pick another name")
     placements = read_placements(files)
     baseline = None
     if baseline_device_os is not None:
@@ -238,7 +197,7 @@ def create_bundle(
     entries = _entries(result)
     for entry, placement in zip(entries, result.ordered, strict=True):
         _store_blob(root, placement.data, entry.file_sha256)
-    row = FirmwareBundle(
+    info = BundleInfo(
         name=name,
         sku=sku.name,
         line=line,
@@ -248,45 +207,26 @@ def create_bundle(
         device_os=str(result.device_os) if result.device_os else None,
         baseline_device_os=str(baseline_device_os) if baseline_device_os else None,
         digest=bundle_digest(entries),
-        warnings=list(result.warnings),
+        created_at=datetime.now(UTC),
+        entries=tuple(entries),
+        warnings=tuple(result.warnings),
     )
-    row.modules = [
-        FirmwareBundleModule(
-            position=e.position,
-            file_name=e.file_name,
-            file_sha256=e.file_sha256,
-            size=e.size,
-            address=e.address,
-            platform_id=e.platform_id,
-            module_function=e.function,
-            module_index=e.index,
-            module_version=e.version,
-            module_sha256=e.module_sha256,
-            flags=e.flags,
-            info={"skip": e.skip},
-        )
-        for e in entries
-    ]
-    with store.session() as session:
-        session.add(row)
-        session.flush()
-        return _info(row)
+    return bundles.add_bundle(store, info)
 
 
 def list_bundles(store: Store) -> list[BundleInfo]:
-    with store.session() as session:
-        rows = session.scalars(select(FirmwareBundle).order_by(FirmwareBundle.created_at)).all()
-        return [_info(r) for r in rows]
+    """Every bundle with its manifest, oldest first."""
+    return bundles.list_bundles(store)
 
 
 def get_bundle(store: Store, name: str) -> BundleInfo:
-    with store.session() as session:
-        row = session.scalars(select(FirmwareBundle).where(FirmwareBundle.name == name)).first()
-        if row is None:
-            known = session.scalars(select(FirmwareBundle.name)).all()
-            hint = f"; known bundles: {', '.join(known)}" if known else "; none exist yet"
-            raise BundleError(f"no bundle named {name!r}{hint}")
-        return _info(row)
+    """The bundle called ``name``; a :class:`BundleError` naming the known ones if none is."""
+    info = bundles.find_bundle(store, name)
+    if info is None:
+        known = bundles.bundle_names(store)
+        hint = f"; known bundles: {', '.join(known)}" if known else "; none exist yet"
+        raise BundleError(f"no bundle named {name!r}{hint}")
+    return info
 
 
 def _verify(store: Store, info: BundleInfo) -> tuple[list[str], list[Placement], list[Path]]:

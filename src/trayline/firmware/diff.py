@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from trayline.firmware.manifest import ManifestEntry
+from trayline.core.manifest import ManifestEntry
 
 __all__ = ["ModuleToWrite", "ReportedModule", "modules_to_write"]
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trayline.core.manifest import BundleInfo, ManifestEntry
 from trayline.core.modules import ModuleFlag, ModuleFunction, function_name
 from trayline.core.platforms import (
     NRF52840_PLATFORM_IDS,
@@ -45,7 +46,6 @@ from trayline.core.platforms import (
 )
 from trayline.firmware.bundle import BundleError, bundle_dir, get_bundle, load_bundle
 from trayline.firmware.diff import ReportedModule, modules_to_write
-from trayline.firmware.manifest import BundleInfo, ManifestEntry
 from trayline.programmers.base import (
     Capability,
     ModuleOnDevice,
