@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 from fake_testfw import FakeTestFirmware
 
 from trayline.particle.auth import AccessToken
-from trayline.particle.client import ParticleClient
 from trayline.particle.emulator import EmulatorConfig, create_app
 from trayline.station.connectivity import ParticleCloudPresence
 from trayline.station.measurements import Verdict
@@ -49,18 +47,6 @@ class Cloud:
 
         asyncio.run(post())
 
-    def factory(
-        self, token: str | None = None
-    ) -> Callable[[], AbstractAsyncContextManager[ParticleClient]]:
-        def make() -> ParticleClient:
-            return ParticleClient(
-                AccessToken(token or self.token),
-                base_url="http://cloud",
-                transport=httpx.ASGITransport(app=self.app),
-            )
-
-        return make
-
 
 class FakeTime:
     def __init__(self, on_sleep: Callable[[int], None] = lambda _n: None) -> None:
@@ -78,7 +64,12 @@ class FakeTime:
 
 
 def run(cloud: Cloud, time: FakeTime, device_id: str, token: str | None = None) -> TestOutcome:
-    presence = ParticleCloudPresence(cloud.factory(token), str(PRODUCT))
+    presence = ParticleCloudPresence.connect(
+        AccessToken(token or cloud.token),
+        str(PRODUCT),
+        base_url="http://cloud",
+        transport=httpx.ASGITransport(app=cloud.app),
+    )
     return run_test_plan(
         PLAN,
         FakeTestFirmware(),

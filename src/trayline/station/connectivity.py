@@ -23,10 +23,14 @@ import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from trayline.particle.auth import AccessToken
 from trayline.particle.client import ParticleClient
 from trayline.particle.errors import AuthError, CloudError, NotFound, PermissionDenied
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class CloudCheckError(Exception):
@@ -93,6 +97,22 @@ class ParticleCloudPresence:
     def __init__(self, client_factory: ClientFactory, product: str) -> None:
         self._factory = client_factory
         self._product = product
+
+    @classmethod
+    def connect(
+        cls,
+        token: AccessToken,
+        product: str,
+        *,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> ParticleCloudPresence:
+        """The usual wiring: a client per poll with this token, base URL and (tests) transport."""
+
+        def factory() -> ParticleClient:
+            return ParticleClient(token, base_url=base_url, transport=transport, timeout=15.0)
+
+        return cls(factory, product)
 
     def is_online(self, device_id: str) -> bool:
         return asyncio.run(self._is_online(device_id))
