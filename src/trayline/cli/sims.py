@@ -5,33 +5,51 @@ import does not know about, so those SIMs are imported into the product on their
 own (spec §4.1). Serial-number lookup answers the device ID and ICCID of a
 device not yet in a product, but only 50 times per hour per account; the budget
 is counted in the store so a restart does not reset it.
+
+
+The loops live in :mod:`trayline.provisioning.sims`; this module parses,
+calls the service and renders. Exit codes: 0 done; 1 some serials unknown or
+the lookup budget spent (the message says when it refills), or a transient
+cloud failure (run again); 2 bad input or configuration; 3 the cloud refused
+(token, product, permission); 4 store problem; 130/143 interrupted.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import typer
 from rich.table import Table
 
 from trayline.cli.console import err, fail, out
-from trayline.cli.options import DbOption, open_db
+from trayline.cli.countdown import countdown
+from trayline.cli.interrupt import Interrupted, exit_interrupted, run_interruptibly
+from trayline.cli.options import EXIT_STORE, DbOption, open_db
 from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.core.ids import InvalidIdentifier, ProductRef, parse_sticker
 from trayline.inputs import Expect, InputError, read_inputs
-from trayline.particle.client import ParticleClient, SerialBudgetExhausted, api_url_from_env
-from trayline.particle.errors import AuthError, CloudError, NotFound, PermissionDenied
+from trayline.particle.auth import AccessToken
+from trayline.particle.client import ParticleClient, api_url_from_env
+from trayline.particle.errors import InvalidApiUrl, NotAnApi
 from trayline.particle.ratelimit import (
     SERIAL_LOOKUP_LIMIT,
+    HostWindow,
     InvalidRateLimit,
+    RateLimit,
     RateLimiter,
     rate_limit_from_env,
 )
+from trayline.provisioning.sims import Activation, Lookup, activate_sims, lookup_serials
 from trayline.store.audit import StoreAudit, StoreSerialBudget
-from trayline.store.models import Event
+from trayline.store.db import Store, StoreError
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help=(
@@ -41,7 +59,37 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-SIM_CHUNK = 100
+
+def _client(
+    token: AccessToken, store: Store, audit: StoreAudit, limit: RateLimit
+) -> ParticleClient:
+    try:
+        api_url = api_url_from_env()
+    except InvalidApiUrl as exc:
+        fail(str(exc))
+    return ParticleClient(
+        token,
+        base_url=api_url,
+        limiter=RateLimiter(limit, host=HostWindow.for_cloud(api_url)),
+        observers=[audit],
+        serial_budget=StoreSerialBudget(store),
+    )
+
+
+def _run(store: Store, audit: StoreAudit, work: Callable[[], Awaitable[T]]) -> T:
+    """Run the service with Ctrl-C/SIGTERM, store and configuration failures mapped to exits."""
+    try:
+        return run_interruptibly(work)
+    except Interrupted as exc:
+        exit_interrupted(exc)
+    except NotAnApi as exc:
+        fail(exc.message)
+    except StoreError as exc:
+        fail(str(exc), EXIT_STORE)
+    finally:
+        with contextlib.suppress(StoreError):  # already reported, or reported by the job
+            audit.flush()
+        store.dispose()
 
 
 @app.command()
@@ -72,54 +120,33 @@ def activate(
     token = resolve_token(token_file)
     store = open_db(db)
     audit = StoreAudit(store)
+    client = _client(token, store, audit, limit)
 
-    def note(kind: str, chunk: list[str], message: str) -> None:
-        with store.session() as session:
-            session.add(
-                Event(
-                    kind=kind,
-                    source="sims",
-                    message=message,
-                    data={"product": str(product_ref), "iccids": chunk},
-                )
-            )
+    async def go() -> Activation:
+        async with client:
+            return await activate_sims(client, store, str(product_ref), iccids)
 
-    async def go() -> int:
-        done = 0
-        async with ParticleClient(
-            token, base_url=api_url_from_env(), limiter=RateLimiter(limit), observers=[audit]
-        ) as client:
-            for start in range(0, len(iccids), SIM_CHUNK):
-                chunk = iccids[start : start + SIM_CHUNK]
-                note("sims.activate.sent", chunk, f"{len(chunk)} SIMs sent to {product_ref}")
-                try:
-                    await client.import_sims(str(product_ref), chunk)
-                except (AuthError, NotFound, PermissionDenied) as exc:
-                    note("sims.activate.failed", chunk, str(exc))
-                    err.print(f"error: {exc}", markup=False)
-                    return 3
-                except CloudError as exc:
-                    note("sims.activate.failed", chunk, str(exc))
-                    err.print(f"error: {exc}; run again to retry", markup=False)
-                    return 1
-                note("sims.activate.done", chunk, f"{len(chunk)} SIMs accepted by {product_ref}")
-                done += len(chunk)
+    done = _run(store, audit, go)
+    if done.error:
+        err.print(f"error: {done.error}", markup=False)
+    else:
         out.print(
-            f"{done} SIMs sent to {product_ref} for activation; the cloud emails the result "
-            f"(activation can take up to an hour)"
+            f"{done.accepted} SIMs sent to {product_ref} for activation; the cloud emails "
+            f"the result (activation can take up to an hour)"
         )
-        return 0
-
-    code = asyncio.run(go())
-    audit.flush()
-    store.dispose()
-    raise typer.Exit(code)
+    raise typer.Exit(done.exit_code)
 
 
 @app.command()
 def lookup(
     serials: list[str] = typer.Argument(..., help="Serial numbers or sticker scans."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    wait_for_budget: bool = typer.Option(
+        False,
+        "--wait-for-budget",
+        help="When the 50-per-hour budget is spent, wait for it (with a countdown) "
+        "instead of stopping at once.",
+    ),
     token_file: Path | None = TokenFileOption,
     db: str | None = DbOption,
 ) -> None:
@@ -137,63 +164,54 @@ def lookup(
     token = resolve_token(token_file)
     store = open_db(db)
     budget = StoreSerialBudget(store)
-    audit = StoreAudit(store)
-    results: list[dict[str, object]] = []
-
-    async def go() -> int:
-        code = 0
-        async with ParticleClient(
-            token,
-            base_url=api_url_from_env(),
-            limiter=RateLimiter(rate_limit_from_env()),
-            observers=[audit],
-            serial_budget=budget,
-        ) as client:
-            for serial in parsed:
-                try:
-                    found = await client.lookup_serial(serial)
-                except SerialBudgetExhausted as exc:
-                    err.print(f"error: {exc}", markup=False)
-                    return 1
-                except NotFound:
-                    results.append({"serial_number": serial, "error": "unknown serial number"})
-                    code = 1
-                    continue
-                except (AuthError, PermissionDenied) as exc:
-                    err.print(f"error: {exc}", markup=False)
-                    return 3
-                except CloudError as exc:
-                    results.append({"serial_number": serial, "error": str(exc)})
-                    code = 1
-                    continue
-                results.append(
-                    {
-                        "serial_number": serial,
-                        "device_id": found.device_id,
-                        "iccid": found.iccid,
-                        "platform_id": found.platform_id,
-                    }
-                )
-        return code
-
-    code = asyncio.run(go())
-    audit.flush()
     since = datetime.now(UTC) - timedelta(seconds=SERIAL_LOOKUP_LIMIT.seconds)
-    left = SERIAL_LOOKUP_LIMIT.requests - len(budget.used(token.fingerprint, since))
-    store.dispose()
+    audit = StoreAudit(store)
+    client = _client(token, store, audit, rate_limit_from_env())
+
+    async def wait(until: datetime) -> None:
+        await countdown(until, "serial-lookup budget spent (50 per hour)")
+
+    async def go() -> Lookup:
+        async with client:
+            return await lookup_serials(client, parsed, wait=wait if wait_for_budget else None)
+
+    used = len(budget.used(token.fingerprint, since))
+    found = _run(store, audit, go)
+    left = max(SERIAL_LOOKUP_LIMIT.requests - used - len(found.rows), 0)
+    _render_lookup(found, left, as_json)
+    raise typer.Exit(found.exit_code)
+
+
+def _render_lookup(found: Lookup, left: int, as_json: bool) -> None:
+    if found.error:
+        err.print(f"error: {found.error}", markup=False)
+    if found.budget_spent_until is not None:
+        left = 0
+        err.print(
+            f"serial-lookup budget spent (50 per hour per account): the next lookup is possible "
+            f"at {found.budget_spent_until:%H:%M:%S} UTC; run again then, or add "
+            f"--wait-for-budget to wait with a countdown",
+            markup=False,
+        )
+    rows = [
+        {k: v for k, v in asdict(row).items() if v is not None or k == "serial_number"}
+        for row in found.rows
+    ]
     if as_json:
-        out.print_json(json.dumps({"results": results, "lookups_left_this_hour": max(left, 0)}))
-    else:
-        table = Table(title="Serial number lookup")
-        for col in ("serial", "device ID", "ICCID", "platform"):
-            table.add_column(col)
-        for row in results:
-            table.add_row(
-                str(row["serial_number"]),
-                str(row.get("device_id") or row.get("error")),
-                str(row.get("iccid") or ""),
-                str(row.get("platform_id") or ""),
-            )
-        out.print(table)
-        out.print(f"{max(left, 0)} of {SERIAL_LOOKUP_LIMIT.requests} lookups left this hour")
-    raise typer.Exit(code)
+        doc = {"results": rows, "lookups_left_this_hour": left}
+        if found.budget_spent_until is not None:
+            doc["budget_refills_at"] = found.budget_spent_until.isoformat(timespec="seconds")
+        out.print_json(json.dumps(doc))
+        return
+    table = Table(title="Serial number lookup")
+    for col in ("serial", "device ID", "ICCID", "platform"):
+        table.add_column(col)
+    for row in found.rows:
+        table.add_row(
+            row.serial_number,
+            row.device_id or row.error or "",
+            row.iccid or "",
+            str(row.platform_id or ""),
+        )
+    out.print(table)
+    out.print(f"{left} of {SERIAL_LOOKUP_LIMIT.requests} lookups left this hour")

@@ -44,6 +44,7 @@ __all__ = [
     "JobTotals",
     "LeaseHolder",
     "Op",
+    "add_event",
     "call_rows_op",
     "create_job",
     "device_rows",
@@ -328,11 +329,19 @@ def update_devices_op(rows: Sequence[Mapping[str, Any]]) -> Op:
     return op
 
 
-def event_op(kind: str, message: str, data: Mapping[str, Any]) -> Op:
+def event_op(kind: str, message: str, data: Mapping[str, Any], source: str = "provision") -> Op:
     def op(session: Session) -> None:
-        session.add(Event(kind=kind, message=message, data=dict(data), source="provision"))
+        session.add(Event(kind=kind, message=message, data=dict(data), source=source))
 
     return op
+
+
+def add_event(
+    store: Store, kind: str, message: str, data: Mapping[str, Any], source: str = "provision"
+) -> None:
+    """One event, committed now (an intent that must be on disk before a request goes out)."""
+    with store.session() as session:
+        event_op(kind, message, data, source)(session)
 
 
 def call_rows_op(rows: Sequence[Mapping[str, Any]]) -> Op:
