@@ -145,3 +145,31 @@ def test_label_config_errors_name_the_key() -> None:
         with pytest.raises(LabelError) as info:
             parse_label_config(data)
         assert str(info.value).startswith(message), str(info.value)
+
+
+def test_printer_that_never_accepts_times_out_naming_host_and_port() -> None:
+    """A listening socket whose accept queue is full drops new SYNs: connect hangs."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    held: list[socket.socket] = []
+    try:
+        for _ in range(16):  # fill the accept queue until a connect no longer completes
+            probe = socket.socket()
+            probe.settimeout(0.3)
+            try:
+                probe.connect(("127.0.0.1", port))
+            except TimeoutError:
+                probe.close()
+                break
+            held.append(probe)
+        else:
+            pytest.skip("this kernel keeps accepting on a full queue; cannot simulate a hang")
+        with pytest.raises(LabelError) as info:
+            print_label(UNIT, LabelConfig(f"tcp://127.0.0.1:{port}", timeout_s=0.3))
+        assert str(info.value) == f"label printer 127.0.0.1:{port}: no connection within 0.3 s"
+    finally:
+        for probe in held:
+            probe.close()
+        server.close()
