@@ -7,7 +7,7 @@ never imports the simulator — so the file is the contract between the two:
 .. code-block:: json
 
     [{"device_id": "0123456789abcdef01234567", "serial_number": "P028AB1234567XY",
-      "iccid": "8901234567890123452", "imei": "352345678901234", "sku": "BRN404",
+      "iccid": "8901234567890123452", "imei": "352345678901235", "sku": "BRN404",
       "platform_id": 13, "faults": {}, "readings": {}}]
 
 Every entry needs those eight fields: ``device_id`` (24 hex), ``serial_number``
