@@ -49,15 +49,10 @@ def usb_backend(virtual: Path | None) -> Any:
     if not virtual.is_dir():
         fail(f"{virtual}: no such virtual tray directory", EXIT_USAGE)
     from trayline.usb.virtual.backend import VirtualBackend
-    from trayline.virtual.timing import time_scale_from_env
 
     try:
-        scale = time_scale_from_env()
-    except ValueError as exc:
-        fail(str(exc), EXIT_USAGE)
-    try:
-        return VirtualBackend.from_tray(virtual, time_scale=scale)
-    except (OSError, ValueError) as exc:
+        return VirtualBackend.from_tray(virtual)
+    except (OSError, ValueError) as exc:  # an unreadable tray, a bad time-scale variable
         fail(f"{virtual}: {exc}", EXIT_USAGE)
 
 

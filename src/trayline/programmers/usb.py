@@ -285,16 +285,18 @@ def backend_for(request: OpenRequest) -> Any:
     if not folder:
         return None
     from trayline.usb.virtual.backend import VirtualBackend
-    from trayline.virtual.timing import time_scale_from_env
 
     text = request.options.get("time_scale")
     try:
-        scale = time_scale_from_env() if text is None else float(text)
-    except ValueError as exc:
-        raise BadBackendOption(f"{request.slot}: {exc}") from None
-    if not scale >= 0:
+        scale = None if text is None else float(text)
+    except ValueError:
+        scale = -1.0
+    if scale is not None and not scale >= 0:
         raise BadBackendOption(f"{request.slot}: option time_scale={text!r} must be a number >= 0")
-    return VirtualBackend.from_tray(folder, time_scale=scale)
+    try:
+        return VirtualBackend.from_tray(folder, time_scale=scale)
+    except ValueError as exc:  # TRAYLINE_VIRTUAL_TIME_SCALE is not a number
+        raise BadBackendOption(f"{request.slot}: {exc}") from None
 
 
 def open_usb(request: OpenRequest) -> Programmer:

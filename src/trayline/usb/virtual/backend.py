@@ -38,6 +38,7 @@ import usb.core
 from trayline.usb.virtual.channel import Stall
 from trayline.usb.virtual.gadget import Descriptor, Gone, InMemorySource, TargetSource, UsbGadget
 from trayline.usb.virtual.target import UsbTarget
+from trayline.virtual.timing import time_scale_from_env
 from trayline.virtual.tray import Tray
 
 __all__ = ["TraySource", "VirtualBackend"]
@@ -112,7 +113,11 @@ class VirtualBackend(usb.backend.IBackend):  # type: ignore[misc]
         return cls([InMemorySource(t) for t in targets], time_scale=time_scale)
 
     @classmethod
-    def from_tray(cls, folder: Path | str, *, time_scale: float = 0.0) -> VirtualBackend:
+    def from_tray(cls, folder: Path | str, *, time_scale: float | None = None) -> VirtualBackend:
+        """The devices of a tray folder; ``time_scale`` ``None`` = ``TRAYLINE_VIRTUAL_TIME_SCALE``
+        (else 1, like the ``virtual`` backend). ``ValueError`` for a bad variable."""
+        if time_scale is None:
+            time_scale = time_scale_from_env()
         tray = Tray(folder)
         return cls([TraySource(tray, d) for d in tray.device_ids()], time_scale=time_scale)
 
