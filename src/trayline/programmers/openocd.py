@@ -24,14 +24,16 @@ protection (WRP) that guards the bootloader sector, as flash-util does; it does
 not touch readout protection (RDP), which only ``stm32f2x unlock`` lifts.
 
 One-shot runs cost OpenOCD's start-up (about half a second) per operation;
-device-os-flash-util keeps one OpenOCD per probe and talks telnet instead.
-That session mode is not implemented here (see docs/programmers.md).
+device-os-flash-util keeps one OpenOCD per probe and sends it commands instead.
+The option ``session=tcl`` does the same
+(:mod:`trayline.programmers.openocd_session`); the parsers are shared.
 
 Options (``OpenRequest.options``): ``interface`` (``cmsis-dap`` default,
 ``stlink``, ``stlink-v2``, ``jlink``), ``speed`` (kHz, default 1000), ``target``
 (a target file, e.g. ``target/nrf52-particle.cfg`` from Particle's OpenOCD),
 ``timeout`` (seconds per write, default 120), ``tool`` (path to openocd),
-``record`` (append every transcript to this file).
+``record`` (append every transcript to this file), ``session`` (``oneshot``
+default, or ``tcl`` for one long-running OpenOCD per probe).
 """
 
 from __future__ import annotations
@@ -254,7 +256,7 @@ class OpenOcdProgrammer(MemoryProgrammer):
             self._run("stm32f2x unlock 0", "reset halt", timeout=self.write_timeout)
 
 
-_OPTIONS = frozenset({"interface", "speed", "target", "timeout", "tool", "record"})
+_OPTIONS = frozenset({"interface", "speed", "target", "timeout", "tool", "record", "session"})
 
 
 def open_openocd(
@@ -275,7 +277,15 @@ def open_openocd(
         slot=request.slot,
         what=spec.what,
     )
-    return OpenOcdProgrammer(
+    session = request.option("session", "oneshot")
+    if session not in ("oneshot", "tcl"):
+        raise BadBackendOption(f"{request.slot}: openocd session must be oneshot or tcl")
+    kind: type[OpenOcdProgrammer] = OpenOcdProgrammer
+    if session == "tcl":
+        from trayline.programmers.openocd_session import OpenOcdSessionProgrammer
+
+        kind = OpenOcdSessionProgrammer
+    return kind(
         ProbeInfo("openocd", serial, spec.what),
         slot=request.slot,
         platform_id=request.platform_id,
