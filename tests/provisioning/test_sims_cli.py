@@ -93,3 +93,28 @@ def test_activation_writes_intent_and_result(tmp_path: Path) -> None:
         kinds = [e for e in session.scalars(select(Event.kind).where(Event.source == "sims"))]
     store.dispose()
     assert kinds == ["sims.activate.sent", "sims.activate.done"] * 2  # two chunks of <= 100
+
+
+def test_provision_run_says_at_once_when_the_lookup_budget_is_spent(tmp_path: Path) -> None:
+    """Refused serials are diagnosed with serial lookups; with the budget spent the run says
+    so (and when it refills) and finishes without the detail instead of waiting."""
+    cloud = make_cloud()
+    good = cloud.app.cloud.make_devices("BRN404", 3)
+    db = f"sqlite:///{tmp_path / 't.db'}"
+    store = open_store(db)
+    budget = StoreSerialBudget(store)
+    for n in range(50):
+        budget.record(AccessToken(TOKEN).fingerprint, f"P028X{n:010d}", datetime.now(UTC))
+    store.dispose()
+    path = tmp_path / "tray.txt"
+    path.write_text("\n".join([d.serial_number for d in good] + ["P028ZZZZZZZZZZZ"]) + "\n")
+    with serve_in_background(cloud.app) as url:
+        result = CliRunner().invoke(
+            app,
+            ["provision", "run", "--product", str(PRODUCT), "--input", str(path), "--json"],
+            env=env_for(url, db),
+        )
+    assert result.exit_code == 1, result.output
+    assert "serial-lookup budget spent" in result.stderr and "refills at" in result.stderr
+    doc = json.loads(result.stdout)
+    assert doc["outcome"]["provisioned"] == 3 and doc["outcome"]["failed"] == 1

@@ -17,6 +17,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from rich.progress import (
 from rich.table import Table
 
 from trayline.cli.console import err, fail, out
+from trayline.cli.countdown import countdown
 from trayline.cli.interrupt import Interrupted, exit_interrupted, run_interruptibly
 from trayline.cli.options import EXIT_STORE, DbOption, open_db
 from trayline.cli.token import TokenFileOption, resolve_token
@@ -53,7 +55,14 @@ from trayline.particle.ratelimit import (
     RateLimiter,
     rate_limit_from_env,
 )
-from trayline.provisioning.engine import EngineOptions, Outcome, dry_run, open_job, run_job
+from trayline.provisioning.engine import (
+    EngineOptions,
+    NoProgress,
+    Outcome,
+    dry_run,
+    open_job,
+    run_job,
+)
 from trayline.provisioning.journal import CloudIdentity, JobSpec, Journal, JournalInput
 from trayline.provisioning.lease import JobBusy, JobLease
 from trayline.provisioning.plan import Step
@@ -133,6 +142,13 @@ class RichProgress:
         self._progress.console.print(message, markup=False, highlight=False)
 
 
+class NoticesOnly(NoProgress):
+    """With ``--json``: no bars, but what a person must know still goes to stderr."""
+
+    def notice(self, message: str) -> None:
+        err.print(message, markup=False, highlight=False)
+
+
 @app.command()
 def run(
     product: str = typer.Option(..., "--product", help="Product ID or slug."),
@@ -166,6 +182,12 @@ def run(
         False, "--skip-invalid", help="Go on without invalid input lines (they are reported)."
     ),
     dry: bool = typer.Option(False, "--dry-run", help="Print the plan and request count only."),
+    wait_for_budget: bool = typer.Option(
+        False,
+        "--wait-for-budget",
+        help="When the 50-per-hour serial-lookup budget is spent (used to name why a serial "
+        "was refused), wait for it with a countdown instead of going on without.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document, no bars."),
     token_file: Path | None = TokenFileOption,
     db: str | None = DbOption,
@@ -224,7 +246,9 @@ def run(
     store = open_db(db)
     try:
         ran = run_interruptibly(
-            lambda: _provision(store, token, api_url, limit, spec, devices, options, as_json)
+            lambda: _provision(
+                store, token, api_url, limit, spec, devices, options, as_json, wait_for_budget
+            )
         )
         rows = job_report(store, ran.outcome.job_id)
         summary = job_summaries(store, ran.outcome.job_id)[0]
@@ -288,6 +312,7 @@ async def _provision(
     devices: Sequence[JournalInput],
     options: EngineOptions,
     as_json: bool,
+    wait_for_budget: bool,
 ) -> _Ran:
     client = ParticleClient(
         token,
@@ -309,7 +334,9 @@ async def _provision(
                     f"({identity.account} on {api_url})",
                     markup=False,
                 )
-            outcome = await _run_with_bars(client, journal, options, as_json, lease)
+            outcome = await _run_with_bars(
+                client, journal, options, as_json, lease, wait_for_budget
+            )
     outcome.resumed = resumed
     return _Ran(outcome)
 
@@ -320,9 +347,18 @@ async def _run_with_bars(
     options: EngineOptions,
     as_json: bool,
     lease: JobLease,
+    wait_for_budget: bool,
 ) -> Outcome:
+    wait = _budget_countdown if wait_for_budget else None
     if as_json:
-        return await run_job(client, journal, options, lease_lost=lease.lost.is_set)
+        return await run_job(
+            client,
+            journal,
+            options,
+            NoticesOnly(),
+            lease_lost=lease.lost.is_set,
+            budget_wait=wait,
+        )
     bars = Progress(
         TextColumn("{task.description:<18}"),
         BarColumn(),
@@ -333,8 +369,17 @@ async def _run_with_bars(
     )
     with bars:
         return await run_job(
-            client, journal, options, RichProgress(bars), lease_lost=lease.lost.is_set
+            client,
+            journal,
+            options,
+            RichProgress(bars),
+            lease_lost=lease.lost.is_set,
+            budget_wait=wait,
         )
+
+
+async def _budget_countdown(until: datetime) -> None:
+    await countdown(until, "serial-lookup budget spent (50 per hour)")
 
 
 def _finish(

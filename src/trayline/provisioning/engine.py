@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -209,6 +209,7 @@ async def run_job(
     progress: ProgressSink | None = None,
     *,
     lease_lost: Callable[[], bool] | None = None,
+    budget_wait: Callable[[datetime], Awaitable[None]] | None = None,
 ) -> Outcome:
     """Run the job until nothing is left to do this run; the journal holds the result.
 
@@ -221,7 +222,9 @@ async def run_job(
     audit = JournalAudit(journal)
     client.add_observer(audit)
     try:
-        return await _Engine(client, journal, options, progress or NoProgress(), lease_lost).run()
+        engine = _Engine(client, journal, options, progress or NoProgress(), lease_lost)
+        engine.ctx.budget_wait = budget_wait
+        return await engine.run()
     finally:
         client.remove_observer(audit)
         journal.writer = None

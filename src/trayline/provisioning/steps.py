@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from trayline.particle.client import BEFORE_SEND, ParticleClient, SerialBudgetExhausted
 from trayline.particle.errors import AuthError, BadRequest, CloudError, NotFound, PermissionDenied
-from trayline.particle.resources import Device, DevicePage
+from trayline.particle.resources import Device, DevicePage, SerialLookupResult
 from trayline.provisioning.journal import Journal
 from trayline.provisioning.plan import (
     FAILURE_REASONS,
@@ -70,6 +71,8 @@ class StepContext:
     diagnose: int
     group_description: str
     group_color: str
+    budget_wait: Callable[[datetime], Awaitable[None]] | None = None
+    """With ``--wait-for-budget``: how to wait for the serial-lookup budget (a countdown)."""
     sitting_out: set[int] = field(default_factory=set)
     rounds_done: int = 0
     group_failed: bool = False
@@ -201,11 +204,12 @@ async def _diagnose(ctx: StepContext, rejected: list[DeviceState]) -> None:
     changes: list[Change] = []
     for device in candidates:
         try:
-            found = await ctx.client.lookup_serial(device.identifier)
+            found = await _lookup(ctx, device.identifier)
         except SerialBudgetExhausted as exc:
             ctx.progress.notice(
-                f"serial-lookup budget spent (50 per hour): {len(candidates)} refused serials "
-                f"keep the reason 'refused by the cloud'; it refills at {exc.next_at:%H:%M:%S} UTC"
+                f"serial-lookup budget spent (50 per hour): refused serials keep the reason "
+                f"'refused by the cloud'; it refills at {exc.next_at:%H:%M:%S} UTC "
+                f"(--wait-for-budget waits for it)"
             )
             break
         except NotFound:
@@ -226,6 +230,17 @@ async def _diagnose(ctx: StepContext, rejected: list[DeviceState]) -> None:
             )
         )
     ctx.journal.record(changes)
+
+
+async def _lookup(ctx: StepContext, serial: str) -> SerialLookupResult:
+    """A serial lookup; with ``budget_wait``, a spent budget is waited for, then retried."""
+    while True:
+        try:
+            return await ctx.client.lookup_serial(serial)
+        except SerialBudgetExhausted as exc:
+            if ctx.budget_wait is None:
+                raise
+            await ctx.budget_wait(exc.next_at)
 
 
 # -- listings -------------------------------------------------------------------------------
