@@ -17,6 +17,7 @@ from trayline.programmers.base import (
     ProtectedDevice,
     SeveralProbes,
     SlotPolicy,
+    SupportsSetupDone,
     ToolFailed,
     ToolTimeout,
     VerifyFailed,
@@ -180,16 +181,27 @@ def test_flash_failures(tmp_path: Path, transcript: str, error: type[Exception])
 
 
 def test_setup_done_reset_and_dfu_command_lines(tmp_path: Path) -> None:
-    runner = FakeRunner([RawRun(0, "Done.\n")] * 3)
-    prog = _prog(tmp_path, runner)
-    prog.setup_done()
+    runner = FakeRunner([RawRun(0, "Done.\n")] * 4)
+    prog = _prog(tmp_path, runner, port=None)
+    assert prog.set_setup_done() is True
+    assert prog.set_setup_done(False) is True
     prog.reset()
     prog.enter_dfu()
     assert runner.argvs == [
         ["usb", "setup-done", DEVICE],
+        ["usb", "setup-done", "--reset", DEVICE],
         ["usb", "reset", DEVICE],
         ["usb", "dfu", DEVICE],
     ]
+
+
+def test_setup_done_not_needed_on_device_os_4(tmp_path: Path) -> None:
+    runner = FakeRunner(["particle_cli/identify", "particle_cli/identify"])
+    prog = _prog(tmp_path, runner)
+    assert isinstance(prog, SupportsSetupDone)
+    assert prog.set_setup_done() is False
+    assert prog.get_setup_done() is True
+    assert runner.argvs == [["identify", "--port", "/dev/ttyACM0"]] * 2
 
 
 def test_open_with_a_port_identifies_the_device(tmp_path: Path) -> None:

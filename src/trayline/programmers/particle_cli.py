@@ -15,7 +15,7 @@ modules             ``particle serial inspect --port PORT`` (``  <Type> module #
                     version <v>``, ``Integrity: PASS|FAIL``, ``UUID:`` for the user part)
 write               ``particle flash --local FILE`` (4 minutes; the CLI picks DFU or
                     control requests per module itself)
-reset / setup done  ``particle usb reset ID`` / ``particle usb setup-done ID``
+reset / setup done  ``particle usb reset ID`` / ``particle usb setup-done [--reset] ID``
 DFU                 ``particle usb dfu ID``
 ==================  ================================================================
 
@@ -126,6 +126,10 @@ ERRORS: tuple[ErrorPattern, ...] = (
         "the device does not answer: {0}",
     ),
 )
+
+_ELECTRON = 10
+_FLAG_GONE_MAJOR = 4
+"""Device OS 4.0.0 dropped the setup-done flag (spec §2.7)."""
 
 _FUNCTIONS = {
     "bootloader": ModuleFunction.BOOTLOADER,
@@ -355,9 +359,32 @@ class ParticleCliProgrammer:
     def reset(self) -> None:
         self._run("usb", "reset", self.probe.probe_id, timeout=self.timeout)
 
-    def setup_done(self) -> None:
-        """Set the Gen 3 setup-done flag (needed on Device OS < 4.0 only, spec §2.7)."""
-        self._run("usb", "setup-done", self.probe.probe_id, timeout=self.timeout)
+    def _flag_not_needed(self) -> bool:
+        """True when the device has no setup-done flag to write (Electron; Device OS >= 4.0)."""
+        if self.platform_id == _ELECTRON:
+            return True
+        if not self.probe.port:
+            return False  # cannot ask the version without a port: write the flag
+        version = self.identify().get("device_os", "")
+        major = version.split(".", 1)[0]
+        return major.isdigit() and int(major) >= _FLAG_GONE_MAJOR
+
+    def set_setup_done(self, done: bool = True) -> bool:
+        """``particle usb setup-done [--reset] ID`` (spec §2.7); False when not needed."""
+        if self._flag_not_needed():
+            return False
+        args = ["usb", "setup-done", *([] if done else ["--reset"]), self.probe.probe_id]
+        self._run(*args, timeout=self.timeout)
+        return True
+
+    def get_setup_done(self) -> bool:
+        """The CLI cannot read the flag; only "not needed" (always done) is known."""
+        if self._flag_not_needed():
+            return True
+        raise ProgrammerError(
+            "the particle CLI cannot read the setup-done flag (use the usb backend)",
+            slot=self.slot,
+        )
 
     def enter_dfu(self) -> None:
         """Put the device in DFU mode (blinking yellow), e.g. before SWD on another slot."""
