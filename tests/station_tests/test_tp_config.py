@@ -45,6 +45,7 @@ def test_the_schema_in_the_docstring_parses() -> None:
     assert isinstance(prompt, PromptStep) and prompt.timeout_s == 300 and prompt.expect
     assert isinstance(dmm, InstrumentStep) and dmm.measurement.name == "sleep_current"
     assert dmm.scale == 1e6 and dmm.setup == ("CONF:CURR:DC 0.001",) and dmm.timeout_s == 10
+    assert (dmm.samples, dmm.aggregate) == (5, "median")
     assert isinstance(online, CloudOnlineStep) and online.timeout_s == 600
     assert plan.instruments["dmm"].resource.startswith("USB0::")
     assert plan.needs_firmware
@@ -146,6 +147,38 @@ M = {"name": "power", "kind": "measure", "measurements": [{"name": "vbat", "low"
             "array of SCPI",
         ),
         ({"instruments": {"dmm": {}}}, "test_plan.instruments.dmm.resource", "missing"),
+        (
+            {
+                "instruments": {"dmm": {"resource": "R"}},
+                "steps": [
+                    {
+                        "name": "i",
+                        "kind": "instrument",
+                        "instrument": "dmm",
+                        "query": "X?",
+                        "samples": 0,
+                    }
+                ],
+            },
+            "test_plan.steps[0].samples",
+            "1..1000",
+        ),
+        (
+            {
+                "instruments": {"dmm": {"resource": "R"}},
+                "steps": [
+                    {
+                        "name": "i",
+                        "kind": "instrument",
+                        "instrument": "dmm",
+                        "query": "X?",
+                        "aggregate": "avg",
+                    }
+                ],
+            },
+            "test_plan.steps[0].aggregate",
+            "expected one of mean, median, min, max",
+        ),
         (
             {"instruments": {"dmm": {"resource": "R", "baud": 9600}}},
             "test_plan.instruments.dmm.baud",

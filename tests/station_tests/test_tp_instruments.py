@@ -10,6 +10,7 @@ from fake_testfw import FakeTestFirmware
 from trayline.station.instruments import (
     InstrumentError,
     VisaInstruments,
+    aggregate,
     parse_scpi_number,
 )
 from trayline.station.measurements import Verdict
@@ -124,3 +125,38 @@ def test_parse_scpi_number(reply: str, value: float) -> None:
 def test_parse_scpi_number_refuses(reply: str) -> None:
     with pytest.raises(ValueError):
         parse_scpi_number(reply)
+
+
+def test_samples_query_the_instrument_that_many_times() -> None:
+    class Counting:
+        def __init__(self) -> None:
+            self.replies = iter(["+1.0E-05", "+3.0E-05", "+2.0E-05"])
+            self.calls = 0
+
+        def query(self, name: str, command: str, *, setup: object = (), timeout_s: float) -> str:
+            self.calls += 1
+            return next(self.replies)
+
+    p = plan(high=25, samples=3, aggregate="median")
+    bench = Counting()
+    outcome = run_test_plan(p, FakeTestFirmware(), instruments=bench)
+    assert bench.calls == 3
+    assert outcome.measurements[0].value == pytest.approx(20.0)
+    assert outcome.passed
+    with VisaInstruments(plan(high=50, samples=4).instruments) as visa:
+        sim = run_test_plan(plan(high=50, samples=4), FakeTestFirmware(), instruments=visa)
+    assert sim.measurements[0].value == pytest.approx(12.345)
+
+
+@pytest.mark.parametrize(
+    ("how", "value"), [("mean", 2.5), ("median", 2.5), ("min", 1.0), ("max", 4.0)]
+)
+def test_aggregate(how: str, value: float) -> None:
+    assert aggregate([4.0, 1.0, 3.0, 2.0], how) == value
+
+
+def test_aggregate_refuses_nothing_and_unknown() -> None:
+    with pytest.raises(ValueError, match="no readings"):
+        aggregate([], "mean")
+    with pytest.raises(ValueError, match="unknown aggregate"):
+        aggregate([1.0], "mode")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import statistics
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
@@ -31,6 +32,24 @@ _SCPI_ERROR_RE = re.compile(r'\s*[+-]?\d+\s*,\s*".*"\s*')
 _NUMBER_RE = re.compile(r"\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)")
 SCPI_OVERLOAD = 9.9e37
 """SCPI's "overload / not a number" reading (IEEE 488.2): never a real value."""
+
+
+AGGREGATES = ("mean", "median", "min", "max")
+
+
+def aggregate(values: Sequence[float], how: str) -> float:
+    """One reading from several (``mean``, ``median``, ``min``, ``max``); ValueError if none."""
+    if not values:
+        raise ValueError("no readings")
+    if how == "mean":
+        return statistics.fmean(values)
+    if how == "median":
+        return float(statistics.median(values))
+    if how == "min":
+        return min(values)
+    if how == "max":
+        return max(values)
+    raise ValueError(f"unknown aggregate {how!r}")
 
 
 class InstrumentError(Exception):

@@ -92,6 +92,10 @@ class InstrumentStep(StepBase):
     """SCPI commands written before the query (``CONF:CURR:DC 0.001``)."""
     scale: float = 1.0
     """Multiplies the instrument's answer (``1e6`` turns amperes into µA)."""
+    samples: int = 1
+    """Readings taken (the query sent this many times); ``aggregate`` makes them one."""
+    aggregate: str = "mean"
+    """``mean``, ``median``, ``min`` or ``max`` of the samples."""
     kind: StepKind = StepKind.INSTRUMENT
 
 

@@ -46,6 +46,8 @@ Schema (all times in seconds)::
     setup = ["CONF:CURR:DC 0.001"]
     query = "MEAS:CURR:DC?"
     scale = 1e6                # A → µA
+    samples = 5                # query 5 times (default 1) ...
+    aggregate = "median"       # ... and keep the median (mean | median | min | max)
     measurement = { unit = "uA", high = 150 }   # name defaults to the step name
 
     [[test_plan.steps]]
@@ -68,6 +70,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from trayline.station.instruments import AGGREGATES
 from trayline.station.measurements import MeasurementSpec
 from trayline.station.testplan import (
     DEFAULT_CLOUD_TIMEOUT_S,
@@ -92,7 +95,15 @@ _KIND_KEYS: dict[StepKind, set[str]] = {
     StepKind.MEASURE: {"measurements"},
     StepKind.RUN: {"test", "args", "measurements"},
     StepKind.PROMPT: {"text", "expect"},
-    StepKind.INSTRUMENT: {"instrument", "query", "setup", "scale", "measurement"},
+    StepKind.INSTRUMENT: {
+        "instrument",
+        "query",
+        "setup",
+        "scale",
+        "samples",
+        "aggregate",
+        "measurement",
+    },
     StepKind.CLOUD_ONLINE: {"poll_interval_s"},
     StepKind.SETUP_DONE: set(),
 }
@@ -209,6 +220,13 @@ def _instrument_step(
         scale = 1.0
     if scale == 0:
         raise TestPlanError(f"{path}.scale", "must not be 0")
+    samples = table.get("samples", 1)
+    if isinstance(samples, bool) or not isinstance(samples, int) or not 1 <= samples <= 1000:
+        raise TestPlanError(f"{path}.samples", f"expected a whole number 1..1000, got {samples!r}")
+    aggregate = table.get("aggregate", "mean")
+    if aggregate not in AGGREGATES:
+        known = ", ".join(AGGREGATES)
+        raise TestPlanError(f"{path}.aggregate", f"{aggregate!r}: expected one of {known}")
     raw = table.get("measurement", {})
     spec = _measurement(raw, f"{path}.measurement", default_name=str(common["name"]))
     return InstrumentStep(
@@ -217,6 +235,8 @@ def _instrument_step(
         measurement=spec,
         setup=tuple(str(s) for s in setup),
         scale=scale,
+        samples=samples,
+        aggregate=str(aggregate),
         **common,
     )
 

@@ -17,7 +17,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 from trayline.station.connectivity import CloudCheckError, CloudPresence, wait_until_online
-from trayline.station.instruments import InstrumentError, Instruments, parse_scpi_number
+from trayline.station.instruments import (
+    InstrumentError,
+    Instruments,
+    aggregate,
+    parse_scpi_number,
+)
 from trayline.station.measurements import (
     Measurement,
     MeasurementSpec,
@@ -220,21 +225,23 @@ def attempt_instrument(instruments: Instruments | None, step: InstrumentStep) ->
     if instruments is None:
         why = f"this plan needs instrument {step.instrument!r}, and the station has none"
         return Attempt((errored(spec, why, step=step.name),), why)
-    try:
-        reply = instruments.query(
-            step.instrument, step.query, setup=step.setup, timeout_s=step.timeout_s
-        )
-    except TimeoutError:
-        why = no_answer(step.timeout_s, f"instrument {step.instrument}")
-        return Attempt((errored(spec, why, step=step.name),), why)
-    except InstrumentError as exc:
-        return Attempt((errored(spec, str(exc), step=step.name),), str(exc))
-    try:
-        value = parse_scpi_number(reply) * step.scale
-    except ValueError as exc:
-        why = f"{step.instrument} answered {step.query} with {exc}"
-        return Attempt((errored(spec, why, step=step.name),), why)
-    return Attempt((measure(spec, value, step=step.name),))
+    readings: list[float] = []
+    for _ in range(step.samples):
+        try:
+            reply = instruments.query(
+                step.instrument, step.query, setup=step.setup, timeout_s=step.timeout_s
+            )
+        except TimeoutError:
+            why = no_answer(step.timeout_s, f"instrument {step.instrument}")
+            return Attempt((errored(spec, why, step=step.name),), why)
+        except InstrumentError as exc:
+            return Attempt((errored(spec, str(exc), step=step.name),), str(exc))
+        try:
+            readings.append(parse_scpi_number(reply) * step.scale)
+        except ValueError as exc:
+            why = f"{step.instrument} answered {step.query} with {exc}"
+            return Attempt((errored(spec, why, step=step.name),), why)
+    return Attempt((measure(spec, aggregate(readings, step.aggregate), step=step.name),))
 
 
 def attempt_cloud_online(
