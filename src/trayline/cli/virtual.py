@@ -43,7 +43,9 @@ EXIT_BUSY = 5
 @app.command("tray")
 def tray_command(
     sku: str = typer.Option(..., "--sku", help="Catalog SKU of every device (trayline skus)."),
-    count: int = typer.Option(..., "--count", min=1, max=10000, help="How many devices."),
+    count: int = typer.Option(
+        ..., "--count", min=1, max=1000, help="How many devices (1 MiB of flash image each)."
+    ),
     folder: Path = typer.Option(
         ..., "--dir", help="Folder to create the tray in (must not hold one)."
     ),
