@@ -1,0 +1,151 @@
+"""Whole flows (write, read back, scan) through the OpenOCD and J-Link command lines, against a
+fake tool that acts on a flash image — plus every backend class checked against the protocol."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from firmware.modulekit import build_module
+from trayline.programmers.base import ProbeInfo, SlotPolicy
+from trayline.programmers.jlink import JLINK, JLinkProgrammer
+from trayline.programmers.openocd import OPENOCD, OpenOcdProgrammer
+from trayline.programmers.tool import RawRun, Tool
+
+from .fakes import FakeRunner, fake_executable
+from .memimage import FlashImage, fixture
+
+
+class FakeOpenOcdChip:
+    """Answers one-shot OpenOCD runs (mdb, dump_image, program) from a FlashImage."""
+
+    def __init__(self, flash: FlashImage) -> None:
+        self.flash = flash
+        self.runs = 0
+
+    def __call__(self, argv: Sequence[str]) -> RawRun:
+        self.runs += 1
+        out = ["Open On-Chip Debugger 0.12.0"]
+        for command in [argv[i + 1] for i, a in enumerate(argv) if a == "-c"]:
+            if m := re.fullmatch(r"mdb (0x[0-9a-f]+) (\d+)", command):
+                addr, n = int(m.group(1), 16), int(m.group(2))
+                data = self.flash.read(addr, n)
+                for off in range(0, n, 32):
+                    chunk = data[off : off + 32]
+                    out.append(f"0x{addr + off:08x}: " + "".join(f"{b:02x} " for b in chunk))
+            elif m := re.fullmatch(r"dump_image (\S+) (0x[0-9a-f]+) (\d+)", command):
+                addr, n = int(m.group(2), 16), int(m.group(3))
+                Path(m.group(1)).write_bytes(self.flash.read(addr, n))
+                out.append(f"dumped {n} bytes in 0.1s (100.000 KiB/s)")
+            elif m := re.fullmatch(r"program (\S+) (0x[0-9a-f]+) verify", command):
+                self.flash.write(int(m.group(2), 16), Path(m.group(1)).read_bytes())
+                out += [
+                    "** Programming Started **",
+                    "** Programming Finished **",
+                    "** Verify Started **",
+                    "** Verified OK **",
+                ]
+        return RawRun(0, "\n".join(out) + "\n")
+
+
+def test_openocd_writes_a_gen3_set_and_scans_it_back(tmp_path: Path) -> None:
+    flash = FlashImage(0, 0x100000)
+    chip = FakeOpenOcdChip(flash)
+    runner = FakeRunner([chip] * 20)
+    tool = Tool(
+        OPENOCD, slot="slot 1", runner=runner, executable=fake_executable(tmp_path, "openocd")
+    )
+    prog = OpenOcdProgrammer(
+        ProbeInfo("openocd", "SN"), slot="slot 1", platform_id=14, policy=SlotPolicy(), tool=tool
+    )
+    with prog:
+        for name in (
+            "080_bootloader-xenon.bin",
+            "080_system-part1-xenon.bin",
+            "080_user-part-xenon.bin",
+        ):
+            from trayline.core.modules import parse_module
+
+            data = fixture(name)
+            prog.write_module(parse_module(data).start_address, data)
+        found = prog.read_modules()
+    assert [(m.function, m.index, m.version, m.valid) for m in found] == [
+        (4, 1, 312, True),
+        (5, 1, 5, True),
+        (2, 0, 211, True),
+    ]
+    # 3 writes + 4 region heads (0x28000, 0x30000, 0xD4000, 0xF4000; 0xB4000 lies inside the
+    # system part found at 0x30000, so it is not read) + 3 module bodies.
+    assert chip.runs == 3 + 4 + 3
+
+
+def test_jlink_flow_with_bit_flip_is_caught_by_its_own_verify(tmp_path: Path) -> None:
+    flash = FlashImage(0, 0x100000)
+    user = build_module(platform=13, function=5, index=2, version=6, start=0xB4000, body=512)
+
+    def jlink(argv: Sequence[str]) -> RawRun:
+        script = Path(argv[argv.index("-CommandFile") + 1]).read_text().splitlines()
+        out = []
+        for line in script:
+            if m := re.fullmatch(r"loadbin (\S+) (0x[0-9a-f]+)", line):
+                data = bytearray(Path(m.group(1)).read_bytes())
+                data[7] ^= 0x10  # the chip stores one bit wrong
+                flash.write(int(m.group(2), 16), bytes(data))
+                out.append("O.K.")
+            elif m := re.fullmatch(r"verifybin (\S+) (0x[0-9a-f]+)", line):
+                want = Path(m.group(1)).read_bytes()
+                ok = flash.read(int(m.group(2), 16), len(want)) == want
+                out.append("Verify successful." if ok else "Verify failed @ address 0x000B4007.")
+                if not ok:
+                    return RawRun(1, "\n".join(out) + "\n")
+        return RawRun(0, "\n".join(out) + "\n")
+
+    tool = Tool(
+        JLINK,
+        slot="slot 2",
+        runner=FakeRunner([jlink]),
+        executable=fake_executable(tmp_path, "JLinkExe"),
+    )
+    prog = JLinkProgrammer(
+        ProbeInfo("jlink", "1"), slot="slot 2", platform_id=13, policy=SlotPolicy(), tool=tool
+    )
+    from trayline.programmers.base import VerifyFailed
+
+    with pytest.raises(VerifyFailed, match="slot 2: verify failed: Verify failed @ address"):
+        prog.write_module(0xB4000, user)
+
+
+@pytest.mark.parametrize(
+    "module_class",
+    [
+        "trayline.programmers.openocd:OpenOcdProgrammer",
+        "trayline.programmers.openocd_session:OpenOcdSessionProgrammer",
+        "trayline.programmers.nrfjprog:NrfjprogProgrammer",
+        "trayline.programmers.jlink:JLinkProgrammer",
+        "trayline.programmers.stm32_programmer:Stm32ProgrammerCli",
+        "trayline.programmers.pyocd_probe:PyOcdProgrammer",
+        "trayline.programmers.particle_cli:ParticleCliProgrammer",
+        "trayline.programmers.daplink_drive:DaplinkProgrammer",
+    ],
+)
+def test_every_backend_class_speaks_the_protocol(module_class: str) -> None:
+    import importlib
+
+    module_name, _, class_name = module_class.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    for member in (
+        "read_device_id",
+        "read_memory",
+        "read_modules",
+        "write_module",
+        "verify",
+        "reset",
+        "close",
+        "__enter__",
+        "__exit__",
+    ):
+        assert callable(getattr(cls, member)), member
+    assert isinstance(cls.name, str) and cls.capabilities
