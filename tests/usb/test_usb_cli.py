@@ -103,3 +103,27 @@ def test_udev_rules_name_particle_and_the_debugger() -> None:
     assert 'ATTRS{idVendor}=="2b04", ATTRS{idProduct}=="[cd]0??", MODE="0666"' in result.output
     assert 'ATTRS{idVendor}=="0d28", ATTRS{idProduct}=="0204"' in result.output
     assert 'GROUP="plugdev"' in result.output and "ID_MM_DEVICE_IGNORE" in result.output
+
+
+def test_a_change_made_by_another_process_is_seen(tmp_path: Path) -> None:
+    """The tray folder is the shared state: a child process sets the flag, this one sees it."""
+    import os
+    import subprocess
+    import sys
+
+    from trayline.usb.device import ParticleDevice
+    from trayline.usb.virtual.backend import VirtualBackend
+
+    folder, _, device_id = _tray(tmp_path)
+    backend = VirtualBackend.from_tray(folder, time_scale=0)
+    with ParticleDevice.open(device_id, backend=backend) as dev:
+        assert dev.is_setup_done() is False
+    env = {**os.environ, "TRAYLINE_VIRTUAL_TIME_SCALE": "0"}
+    child = subprocess.run(
+        [sys.executable, "-m", "trayline", "device", "setup-done", "--usb", device_id,
+         "--virtual", str(folder)],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert child.returncode == 0, child.stderr
+    with ParticleDevice.open(device_id, backend=backend) as dev:
+        assert dev.is_setup_done() is True

@@ -218,3 +218,31 @@ def test_tray_folder_state_is_shared_between_backends(tmp_path: Path) -> None:
     assert tray.load(first).dct[DCT_SETUP_DONE_OFFSET] == 0x01
     with ParticleDevice.open(first, backend=other) as dev:
         assert dev.is_setup_done() is True
+
+
+def test_force_reset_is_the_raw_vendor_request_and_works_when_requests_are_stuck(
+    make_bus: MakeBus,
+) -> None:
+    backend, [device] = make_bus("BRN404", device_os="2.3.1")
+    gadget = backend.gadget(device.device_id)
+    with ParticleDevice.open(device.device_id, backend=backend) as dev:
+        assert gadget.channel is not None
+        for _ in range(4):  # four requests another session left running
+            gadget.channel.handle_in(1, 100, 251, 64)
+        generation = gadget.generation
+        dev.force_reset()
+        assert gadget.generation == generation + 1
+        assert dev.get_device_id() == device.device_id
+
+
+def test_device_protection_makes_every_dfu_region_erase_only(make_bus: MakeBus) -> None:
+    backend, [device] = make_bus("BRN404", device_os="2.3.1")
+    with ParticleDevice.open(device.device_id, backend=backend) as dev:
+        raw = dev.enter_dfu()
+    device.faults.protected = True
+    dfu = DfuSeDevice(raw, device.device_id)
+    with pytest.raises(ReadOnlyRegion, match="read-only"):
+        dfu.write(0, 0xB4000, b"\x00" * 16)
+    with pytest.raises(ReadOnlyRegion, match="not readable"):
+        dfu.read(0, 0xB4000, 16)
+    dfu.close()

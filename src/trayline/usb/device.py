@@ -28,6 +28,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import usb.util
+
 from trayline.core.ids import DeviceId, SerialNumber
 from trayline.core.versions import InvalidVersion, SemVer
 from trayline.usb.discovery import wait_for_device
@@ -100,8 +102,6 @@ class ParticleDevice:
         return device
 
     def close(self) -> None:
-        import usb.util
-
         usb.util.dispose_resources(self.dev)
 
     def __enter__(self) -> ParticleDevice:
@@ -214,6 +214,16 @@ class ParticleDevice:
     def reset(self, *, wait: bool = True, timeout: float = 60.0) -> None:
         """Request 40; with ``wait`` the device is found again in normal mode."""
         self.service.request(RequestType.RESET)
+        if wait:
+            self._reopen(self._reenumerate(UsbMode.NORMAL, timeout))
+
+    def force_reset(self, *, wait: bool = True, timeout: float = 60.0) -> None:
+        """Raw vendor request 40: reset at once, without the service protocol (§3.3).
+
+        For a device whose request handlers are stuck (the service protocol
+        answers BUSY for ever); particle-usb's ``reset({force: true})``.
+        """
+        self.pipe.raw_out(RequestType.RESET)
         if wait:
             self._reopen(self._reenumerate(UsbMode.NORMAL, timeout))
 

@@ -47,18 +47,37 @@ _LIBUSB_ERROR_NO_DEVICE, _LIBUSB_ERROR_PIPE, _LIBUSB_ERROR_TIMEOUT = -4, -9, -7
 
 
 class TraySource:
-    """A device of a tray folder: loaded under the tray's per-device lock while in use."""
+    """A device of a tray folder: loaded under the tray's per-device lock while in use.
+
+    Enumeration (``peek``) happens on every ``usb.core.find``, so the loaded
+    snapshot is kept until the device's files change on disk (another process
+    saved it) or this process released it after a change.
+    """
 
     def __init__(self, tray: Tray, device_id: str) -> None:
         self.tray = tray
         self.device_id = device_id
         self._stack: ExitStack | None = None
         self._live: UsbTarget | None = None
+        self._snapshot: tuple[tuple[int, ...], UsbTarget] | None = None
+
+    def _stamp(self) -> tuple[int, ...]:
+        folder = self.tray.device_dir(self.device_id)
+        stamps = []
+        for name in ("flash.bin", "dct.bin", "state.json"):
+            try:
+                stamps.append((folder / name).stat().st_mtime_ns)
+            except FileNotFoundError:
+                stamps.append(0)
+        return tuple(stamps)
 
     def peek(self) -> UsbTarget:
         if self._live is not None:
             return self._live
-        return self.tray.load(self.device_id)
+        stamp = self._stamp()
+        if self._snapshot is None or self._snapshot[0] != stamp:
+            self._snapshot = (stamp, self.tray.load(self.device_id))
+        return self._snapshot[1]
 
     def acquire(self) -> UsbTarget:
         stack = ExitStack()
@@ -67,9 +86,11 @@ class TraySource:
         return self._live
 
     def release(self) -> None:
-        stack, self._stack, self._live = self._stack, None, None
+        stack, self._stack, live, self._live = self._stack, None, self._live, None
         if stack is not None:
             stack.close()
+        if live is not None:
+            self._snapshot = (self._stamp(), live)
 
 
 @dataclass(frozen=True, slots=True)
