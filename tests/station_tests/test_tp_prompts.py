@@ -90,3 +90,29 @@ def test_queued_prompt_times_out() -> None:
     prompts = QueuedPrompts()
     with pytest.raises(TimeoutError):
         prompts.ask(Prompt("?", "x", timeout_s=0.05))
+
+
+def test_two_slots_waiting_are_answered_oldest_first() -> None:
+    prompts = QueuedPrompts()
+    first, second = Prompt("slot 1: LED green?", "led", 5), Prompt("slot 2: LED green?", "led", 5)
+    results: dict[str, bool] = {}
+
+    def ask(p: Prompt) -> None:
+        results[p.text] = prompts.ask(p)
+
+    one = threading.Thread(target=ask, args=(first,))
+    one.start()
+    while prompts.waiting is None:
+        time.sleep(0.001)
+    two = threading.Thread(target=ask, args=(second,))
+    two.start()
+    while len(prompts.pending()) < 2:
+        time.sleep(0.001)
+    assert prompts.waiting == first
+    assert prompts.answer("NO") is True
+    one.join(5)
+    assert prompts.waiting == second
+    assert prompts.answer("yes") is True
+    two.join(5)
+    assert results == {first.text: False, second.text: True}
+    assert prompts.pending() == [] and prompts.answer("yes") is False

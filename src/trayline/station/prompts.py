@@ -9,9 +9,10 @@ time and :class:`PromptError` when no answer can come (a script ran out).
 Three sources cover the station's cases:
 
 * :class:`QueuedPrompts` — the terminal and the web feed it whatever the operator
-  typed or scanned (:meth:`QueuedPrompts.answer`); the slot's worker thread
-  blocks in :meth:`~QueuedPrompts.ask`. Answers given before the question are
-  dropped, so a stray early scan never answers the next unit's question.
+  typed or scanned (:meth:`QueuedPrompts.answer`); slots' worker threads block
+  in :meth:`~QueuedPrompts.ask`, answered oldest question first. Answers given
+  while no question waits are dropped, so a stray early scan never answers the
+  next unit's question.
 * :class:`ScriptedPrompts` — answers from a list (``--script`` lines) or one
   answer for every question (``--answers yes``).
 * :class:`StreamPrompts` — a question on one text stream, lines read from
@@ -24,7 +25,6 @@ Accepted answers (case-insensitive, surrounding blanks ignored) are in
 
 from __future__ import annotations
 
-import queue
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -64,41 +64,62 @@ def parse_answer(text: str) -> bool | None:
     return None
 
 
+@dataclass(slots=True)
+class _Pending:
+    prompt: Prompt
+    answer: bool | None = None
+
+
 class QueuedPrompts:
-    """Answers arrive from another thread (keyboard, scanner, web form); one slot asks."""
+    """Answers arrive from another thread (keyboard, scanner, web form); slots ask.
+
+    Several slots may wait at once: each answer goes to the oldest question still
+    waiting (the one :attr:`waiting` shows the operator), so questions are answered
+    in the order they were asked. A yes or no given while nothing waits is dropped.
+    """
 
     def __init__(self) -> None:
-        self._answers: queue.Queue[bool] = queue.Queue()
-        self._lock = threading.Lock()
-        self._current: Prompt | None = None
+        self._changed = threading.Condition()
+        self._pending: list[_Pending] = []
 
     @property
     def waiting(self) -> Prompt | None:
-        """The question awaiting an answer, for the display; None when none."""
-        with self._lock:
-            return self._current
+        """The question the next answer goes to, for the display; None when none waits."""
+        with self._changed:
+            open_ = [p for p in self._pending if p.answer is None]
+            return open_[0].prompt if open_ else None
+
+    def pending(self) -> list[Prompt]:
+        """Every question waiting, oldest first."""
+        with self._changed:
+            return [p.prompt for p in self._pending if p.answer is None]
 
     def answer(self, text: str) -> bool:
-        """Offer a typed or scanned line; True when it was a yes/no and a question waits."""
+        """Offer a typed or scanned line; True when it was a yes/no and a question took it."""
         value = parse_answer(text)
-        with self._lock:
-            if value is None or self._current is None:
-                return False
-            self._answers.put(value)
-            return True
+        if value is None:
+            return False
+        with self._changed:
+            for pending in self._pending:
+                if pending.answer is None:
+                    pending.answer = value
+                    self._changed.notify_all()
+                    return True
+        return False
 
     def ask(self, prompt: Prompt) -> bool:
-        with self._lock:
-            while not self._answers.empty():  # drop answers given before the question
-                self._answers.get_nowait()
-            self._current = prompt
-        try:
-            return self._answers.get(timeout=prompt.timeout_s)
-        except queue.Empty:
-            raise TimeoutError(prompt.timeout_s) from None
-        finally:
-            with self._lock:
-                self._current = None
+        pending = _Pending(prompt)
+        with self._changed:
+            self._pending.append(pending)
+            try:
+                answered = self._changed.wait_for(
+                    lambda: pending.answer is not None, timeout=prompt.timeout_s
+                )
+            finally:
+                self._pending.remove(pending)
+            if not answered or pending.answer is None:
+                raise TimeoutError(prompt.timeout_s)
+            return pending.answer
 
 
 class ScriptedPrompts:
