@@ -14,11 +14,10 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from trayline.provisioning.plan import FAILURE_REASONS
 from trayline.store.db import Store
-from trayline.store.models import ProvisioningDevice, ProvisioningJob
+from trayline.store.jobs import job_totals
+from trayline.store.reports import DeviceDetail, job_device_details
 
 __all__ = ["DeviceReportRow", "JobSummary", "job_report", "job_summaries", "render_csv"]
 
@@ -57,7 +56,7 @@ class JobSummary:
     account: str | None = None
 
 
-def _state(row: ProvisioningDevice) -> str:
+def _state(row: DeviceDetail) -> str:
     if row.failure:
         return "failed"
     if row.verified == "done":
@@ -66,69 +65,47 @@ def _state(row: ProvisioningDevice) -> str:
 
 
 def job_report(store: Store, job_id: int) -> list[DeviceReportRow]:
-    with store.session() as session:
-        rows = session.scalars(
-            select(ProvisioningDevice)
-            .where(ProvisioningDevice.job_id == job_id)
-            .order_by(ProvisioningDevice.line_no, ProvisioningDevice.id)
+    """One row per device of the job, in input order, with its reason in plain words."""
+    return [
+        DeviceReportRow(
+            line=r.line_no,
+            identifier=r.identifier,
+            kind=r.id_kind,
+            device_id=r.device_id,
+            serial_number=r.serial_number,
+            state=_state(r),
+            imported=r.imported,
+            grouped=r.grouped,
+            named=r.named,
+            claimed=r.claimed,
+            verified=r.verified,
+            attempts=r.attempts,
+            reason=FAILURE_REASONS.get(r.failure, r.failure) if r.failure else None,
+            detail=r.last_error,
         )
-        return [
-            DeviceReportRow(
-                line=r.line_no,
-                identifier=r.identifier,
-                kind=r.id_kind,
-                device_id=r.device_id,
-                serial_number=r.serial_number,
-                state=_state(r),
-                imported=r.imported,
-                grouped=r.grouped,
-                named=r.named,
-                claimed=r.claimed,
-                verified=r.verified,
-                attempts=r.attempts,
-                reason=FAILURE_REASONS.get(r.failure, r.failure) if r.failure else None,
-                detail=r.last_error,
-            )
-            for r in rows
-        ]
+        for r in job_device_details(store, job_id)
+    ]
 
 
 def job_summaries(store: Store, job_id: int | None = None) -> list[JobSummary]:
-    with store.session() as session:
-        done = func.sum(
-            func.cast(
-                (ProvisioningDevice.verified == "done") & ProvisioningDevice.failure.is_(None),
-                ProvisioningDevice.id.type,
-            )
+    """Each job (or one) with its device counts."""
+    return [
+        JobSummary(
+            id=t.job.id,
+            product=t.job.product,
+            group=t.job.group_name,
+            status=t.job.status,
+            devices=t.devices,
+            provisioned=t.provisioned,
+            failed=t.failed,
+            created_at=t.job.created_at.isoformat(timespec="seconds"),
+            input_path=t.job.input_path,
+            last_error=t.job.last_error,
+            api_url=t.job.api_url,
+            account=t.job.account,
         )
-        failed = func.sum(
-            func.cast(ProvisioningDevice.failure.is_not(None), ProvisioningDevice.id.type)
-        )
-        query = (
-            select(ProvisioningJob, func.count(ProvisioningDevice.id), done, failed)
-            .join(ProvisioningDevice, ProvisioningDevice.job_id == ProvisioningJob.id, isouter=True)
-            .group_by(ProvisioningJob.id)
-            .order_by(ProvisioningJob.id)
-        )
-        if job_id is not None:
-            query = query.where(ProvisioningJob.id == job_id)
-        return [
-            JobSummary(
-                id=job.id,
-                product=job.product,
-                group=job.group_name,
-                status=job.status,
-                devices=int(count or 0),
-                provisioned=int(ok or 0),
-                failed=int(bad or 0),
-                created_at=job.created_at.isoformat(timespec="seconds"),
-                input_path=job.input_path,
-                last_error=job.last_error,
-                api_url=job.api_url,
-                account=job.account,
-            )
-            for job, count, ok, bad in session.execute(query)
-        ]
+        for t in job_totals(store, job_id)
+    ]
 
 
 def render_csv(rows: list[DeviceReportRow]) -> str:
