@@ -122,3 +122,28 @@ def test_serve_prints_one_line_per_device_and_stops_cleanly(
         assert proc.wait(30) == code
     assert json.loads((folder / "ports.json").read_text()) == {}
     assert proc.stderr is not None and "Traceback" not in proc.stderr.read()
+
+
+def test_serve_beyond_the_open_files_limit_is_one_line_exit_2(tmp_path: Path) -> None:
+    import resource
+
+    folder = tmp_path / "tray"
+    runner.invoke(
+        app, ["virtual", "tray", "--sku", "BRN404", "--count", "40", "--dir", str(folder)]
+    )
+
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "trayline", "virtual", "serve", str(folder), "--time-scale", "0"],
+        capture_output=True,
+        text=True,
+        preexec_fn=low_limit,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "cannot open a serial port per device" in proc.stderr and "ulimit -n" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert json.loads((folder / "ports.json").read_text()) == {}

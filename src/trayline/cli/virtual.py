@@ -135,7 +135,13 @@ def serve_command(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        paths = server.open()
+        try:
+            paths = server.open()
+        except OSError as exc:
+            fail(
+                f"{tray.folder}: cannot open a serial port per device ({exc.strerror or exc}); "
+                f"serve fewer devices or raise `ulimit -n`"
+            )
         tray.publish_ports(paths)
         for record in tray.records():
             path = paths[record.device_id]

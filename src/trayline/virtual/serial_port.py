@@ -25,8 +25,10 @@ termios as a device sees SET_LINE_CODING.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import resource
 import selectors
 import struct
 import termios
@@ -59,6 +61,14 @@ def _line_speed(fd: int) -> int | None:
     except OSError:
         return None
     return int(_TERMIOS2.unpack(raw)[-1])
+
+
+def _raise_open_files_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 @dataclass(slots=True)
@@ -238,11 +248,21 @@ class PortServer:
         self.stop = threading.Event()
 
     def open(self) -> dict[str, str]:
-        """Open every pty; returns ``{device_id: /dev/pts/N}``."""
+        """Open every pty; returns ``{device_id: /dev/pts/N}``.
+
+        Each device takes two file descriptors, so the soft open-files limit is
+        raised towards the hard one first; an ``OSError`` (too many files, no
+        ptys left) closes what was opened and propagates.
+        """
+        _raise_open_files_limit(2 * len(self.ports) + 64)
         paths = {}
-        for device_id, port in self.ports.items():
-            paths[device_id] = port.open()
-            self._selector.register(port.master, selectors.EVENT_READ, port)
+        try:
+            for device_id, port in self.ports.items():
+                paths[device_id] = port.open()
+                self._selector.register(port.master, selectors.EVENT_READ, port)
+        except OSError:
+            self.close()
+            raise
         return paths
 
     def step(self, timeout: float = 0.05) -> None:
