@@ -115,7 +115,9 @@ claim = "none"
 {slots}"""
 
 
-def _make_tray(folder: Path, sku: Sku, units: int, seed: int) -> tuple[Tray, list[DeviceRecord]]:
+def make_demo_tray(
+    folder: Path, sku: Sku, units: int, seed: int
+) -> tuple[Tray, list[DeviceRecord]]:
     tray = Tray.create(folder, sku, units, seed=seed)
     records = tray.records()
     for n, record in enumerate(records, start=1):
@@ -128,7 +130,7 @@ def _make_tray(folder: Path, sku: Sku, units: int, seed: int) -> tuple[Tray, lis
     return tray, tray.records()
 
 
-def _make_bundles(store: Store, folder: Path, sku: Sku) -> None:
+def make_demo_bundles(store: Store, folder: Path, sku: Sku) -> None:
     """Test and production bundles: the factory's Device OS plus our own user parts."""
     release = factory_device_os(sku)
     system = factory_modules(sku.platform_id, release)[:-1]  # all but the factory's Tinker
@@ -158,7 +160,7 @@ def _order_list(path: Path, records: list[DeviceRecord]) -> None:
             writer.writerow([device_id, ident.serial_number, ident.iccid])
 
 
-def _script(tray: Tray) -> list[str]:
+def demo_scans(tray: Tray) -> list[str]:
     """What the operator scans: sticker, battery, enclosure per unit, and a few mistakes."""
     stickers = (tray.folder / "stickers.txt").read_text().split("\n")
     scans: list[str] = []
@@ -174,7 +176,7 @@ def _script(tray: Tray) -> list[str]:
 
 
 @contextmanager
-def _served(folder: Path, count: int, time_scale: float) -> Iterator[None]:
+def served_tray(folder: Path, count: int, time_scale: float) -> Iterator[None]:
     """``trayline virtual serve`` in a child process, until every unit's port is up."""
     argv = [sys.executable, "-m", "trayline", "virtual", "serve", str(folder)]
     proc = subprocess.Popen(
@@ -257,7 +259,7 @@ def _provision(store: Store, line: Line, records: list[DeviceRecord]) -> dict[st
     }
 
 
-def _slots_toml(count: int) -> str:
+def slots_toml(count: int) -> str:
     return "".join(f'\n[slots.{chr(65 + i)}]\nbackend = "virtual"\n' for i in range(count))
 
 
@@ -282,11 +284,11 @@ def demo_command(
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
     sku = get_sku(SKU)
-    tray, records = _make_tray(workdir / "tray", sku, units, seed)
+    tray, records = make_demo_tray(workdir / "tray", sku, units, seed)
     store = open_store(f"sqlite:///{workdir / 'trayline.db'}")
-    _make_bundles(store, workdir / "firmware", sku)
+    make_demo_bundles(store, workdir / "firmware", sku)
     config = workdir / "trayline.toml"
-    config.write_text(CONFIG.format(product=DEMO_PRODUCT, sku=SKU, slots=_slots_toml(slots)))
+    config.write_text(CONFIG.format(product=DEMO_PRODUCT, sku=SKU, slots=slots_toml(slots)))
     order = workdir / "order-tray-list.csv"
     _order_list(order, records)
     line = load_line(config)
@@ -298,14 +300,14 @@ def demo_command(
     options = StationOptions(
         virtual_dir=tray.folder, tray_file=order, operator="demo", time_scale=time_scale
     )
-    with _served(tray.folder, units, time_scale):
+    with served_tray(tray.folder, units, time_scale):
         runner = build_runner(
             store,
             line,
             options,
             prompts=ScriptedPrompts(default=True),
         )
-        station = _run_station(runner, _script(tray))
+        station = _run_station(runner, demo_scans(tray))
     provisioning = _provision(store, line, records)
     store.dispose()
     summary = {

@@ -128,6 +128,13 @@ def run_command(
         None, "--script", help="Read scans and YES/NO answers from FILE instead of the scanner."
     ),
     tray: Path | None = typer.Option(None, "--tray", help="Tray list (serial → device ID)."),
+    time_scale: float | None = typer.Option(
+        None,
+        "--time-scale",
+        min=0,
+        help="Virtual devices: real seconds per simulated second (0 = no waiting; "
+        "default TRAYLINE_VIRTUAL_TIME_SCALE, else 1).",
+    ),
     answers: str | None = typer.Option(None, "--answers", help="Answer every prompt: yes or no."),
     operator: str | None = typer.Option(None, "--operator", help="Operator name for the record."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
@@ -153,7 +160,9 @@ def run_command(
         fail(f"{config}: [bundles]: {exc}")
     queued = QueuedPrompts()
     prompts = ScriptedPrompts(default=default) if default is not None else queued
-    options = StationOptions(virtual_dir=virtual, tray_file=tray, operator=operator)
+    options = StationOptions(
+        virtual_dir=virtual, tray_file=tray, operator=operator, time_scale=time_scale
+    )
     try:
         runner = build_runner(
             store,

@@ -15,7 +15,7 @@ and never reaches this module.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from trayline.settings.line import LineConfig
@@ -101,6 +101,21 @@ class Front:
         return Notice("error", f"unknown scan {kind.text!r}: {kind.why}")
 
     def sticker(self, scan: StickerScan) -> Notice:
+        serial = str(scan.serial)
+        left = self.current
+        self.current = None  # parts scanned next belong to this sticker, never the previous one
+        notice = self._sticker(scan)
+        if left is not None and left.serial_number != serial:
+            missing = ", ".join(self.missing(left))
+            return replace(
+                notice,
+                level="warn",
+                text=f"{notice.text} ({left.serial_number} still needs {missing}: "
+                "scan its sticker again to finish it)",
+            )
+        return notice
+
+    def _sticker(self, scan: StickerScan) -> Notice:
         serial = str(scan.serial)
         sku = self.config.sku
         if not any(serial.startswith(p) for p in sku.serial_prefixes):
