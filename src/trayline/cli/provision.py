@@ -240,7 +240,11 @@ def run(
     except InvalidApiUrl as exc:
         fail(str(exc))
     if dry:
-        _print_dry_run(spec, devices, options, limit, as_json, db)
+        store = open_db(db)
+        try:
+            _print_dry_run(spec, api_url, devices, options, limit, as_json, store)
+        finally:
+            store.dispose()
         return
     token = resolve_token(token_file)
     store = open_db(db)
@@ -415,14 +419,18 @@ def _finish(
 
 def _print_dry_run(
     spec: JobSpec,
+    api_url: str,
     devices: Sequence[JournalInput],
     options: EngineOptions,
     limit: RateLimit,
     as_json: bool,
-    db: str | None,
+    store: Store,
 ) -> None:
-    """The plan as a new job: a dry run sends nothing, not even the account lookup."""
-    state, estimate, existing = dry_run(spec, None, devices, options, None)
+    """The plan, from the journal if this job exists; a dry run sends nothing."""
+    try:
+        state, estimate, existing = dry_run(spec, api_url, devices, options, store)
+    except StoreError as exc:
+        fail(str(exc), EXIT_STORE)
     total = sum(estimate.values())
     if as_json:
         doc = {
@@ -445,7 +453,8 @@ def _print_dry_run(
     table.add_row("total", str(total))
     out.print(table)
     out.print(
-        f"group: {state.group or '(none)'}; as a new job (a re-run resumes what is done); "
+        f"group: {state.group or '(none)'}; "
+        f"{'resumes an existing job' if existing else 'a new job'}; "
         f"at {limit} requests/s-window about {total / limit.per_second:.0f} s. Nothing sent."
     )
 

@@ -140,17 +140,23 @@ def open_job(
 
 def dry_run(
     spec: JobSpec,
-    identity: CloudIdentity | None,
+    api_url: str | None,
     inputs: Sequence[JournalInput],
     options: EngineOptions,
     store: Store | None,
 ) -> tuple[JobState, dict[Step, int], bool]:
-    """The plan and its request count, from the journal if the job exists, else as new."""
-    if store is not None and identity is not None:
-        found = Journal.find(store, job_key(spec, identity, (i.identifier for i in inputs)))
-        if found is not None:
-            state = found.state()
-            return state, _estimate(state, options), True
+    """The plan and its request count, from the journal if the job exists, else as new.
+
+    A dry run sends nothing, not even the account lookup: it tries each account
+    the store has seen on ``api_url`` (one per token, usually one in all).
+    """
+    if store is not None and api_url is not None:
+        for account in jobs.accounts_for(store, api_url):
+            identity = CloudIdentity(api_url, account)
+            found = Journal.find(store, job_key(spec, identity, (i.identifier for i in inputs)))
+            if found is not None:
+                state = found.state()
+                return state, _estimate(state, options), True
     group = auto_group_name(len(inputs)) if spec.group_auto else spec.group
     state = JobState(
         group=group,

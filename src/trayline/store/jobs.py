@@ -44,6 +44,7 @@ __all__ = [
     "JobTotals",
     "LeaseHolder",
     "Op",
+    "accounts_for",
     "add_event",
     "call_rows_op",
     "create_job",
@@ -159,6 +160,17 @@ def _job_row(job: ProvisioningJob) -> JobRow:
 def find_job(store: Store, key: str) -> int | None:
     with store.session() as session:
         return session.scalar(select(ProvisioningJob.id).where(ProvisioningJob.key == key))
+
+
+def accounts_for(store: Store, api_url: str) -> list[str]:
+    """The accounts that have jobs against ``api_url`` (to find a job without asking the cloud)."""
+    with store.session() as session:
+        rows = session.scalars(
+            select(ProvisioningJob.account)
+            .where(ProvisioningJob.api_url == api_url, ProvisioningJob.account.is_not(None))
+            .distinct()
+        )
+        return sorted(str(a) for a in rows)
 
 
 def job_row(store: Store, job_id: int) -> JobRow:
