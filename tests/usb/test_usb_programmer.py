@@ -70,6 +70,7 @@ def test_flash_a_bundle_over_dfu_and_control_requests_with_verify(
         prog.reset()
         found = {(m.function, m.index): m for m in prog.read_modules()}
     assert found[(4, 1)].version == 4200 and found[(4, 1)].valid
+    assert found[(4, 1)].address == 0x30000 and found[(2, 0)].address == 0xF4000
     assert found[(2, 0)].version == 1200
     assert found[(5, 2)].sha256 is not None and found[(5, 2)].address == 0xB4000
     assert device.runs_test_firmware() and device.mode == "normal"

@@ -75,6 +75,8 @@ __all__ = ["BACKENDS", "UsbProgrammer", "open_usb", "open_usb_programmer"]
 T = TypeVar("T")
 _CONTROL_FUNCTIONS = frozenset({ModuleFunction.BOOTLOADER, ModuleFunction.NCP_FIRMWARE})
 _OPTIONS = frozenset({"tray", "time_scale"})
+GEN3_SYSTEM_PART, GEN3_SYSTEM_PART_FROM_6_2 = 0x00030000, 0x00028000
+"""Gen 3 system-part1 start: 0x30000 up to Device OS 6.1.x, 0x28000 from 6.2.0 (§2.1)."""
 
 
 def _module_function(data: bytes) -> int | None:
@@ -188,11 +190,16 @@ class UsbProgrammer:
         return [self._on_device(m) for m in modules]
 
     def _on_device(self, m: FirmwareModule) -> ModuleOnDevice:
+        """Module info has no address: it follows from the kind of module (spec §2.1, §2.4)."""
         address = 0
-        for region in flash_regions(self.platform_id):
-            if region.function == m.type and region.index in (None, m.index):
-                address = region.start
-                break
+        candidates = [
+            r for r in flash_regions(self.platform_id)
+            if r.function == m.type and r.index in (None, m.index)
+        ]  # fmt: skip
+        if candidates:
+            address = candidates[0].start
+        if m.type == ModuleFunction.SYSTEM_PART and self.platform_id in NRF52840_PLATFORM_IDS:
+            address = GEN3_SYSTEM_PART_FROM_6_2 if m.version >= 6200 else GEN3_SYSTEM_PART
         sha = m.hash.hex() if m.hash else None
         return ModuleOnDevice(m.type, m.index, m.version, address, m.size, self.platform_id,
                               sha, m.valid)  # fmt: skip

@@ -147,13 +147,9 @@ class ServiceClient:
             self._sleep(self._delay(attempt))
             attempt += 1
 
-    def _check_until(
-        self, request_type: int, request_id: int, deadline: float, *, first_now: bool
-    ) -> ServiceReply:
-        """Poll CHECK with back-off until the status is not PENDING."""
-        attempt = 0 if first_now else 1
-        if not first_now:
-            self._sleep(self._delay(0))
+    def _check_until(self, request_type: int, request_id: int, deadline: float) -> ServiceReply:
+        """Poll CHECK — at once, then with back-off — until the status is not PENDING."""
+        attempt = 0
         while True:
             reply = self._service(CHECK, 0, request_id)
             if reply.status != ServiceStatus.PENDING:
@@ -205,10 +201,10 @@ class ServiceClient:
             rid = init.id
             try:
                 if init.status == ServiceStatus.PENDING:
-                    self._check_until(request_type, rid, deadline, first_now=False)
+                    self._check_until(request_type, rid, deadline)
                 if payload:
                     self._send(rid, payload)
-                done = self._check_until(request_type, rid, deadline, first_now=True)
+                done = self._check_until(request_type, rid, deadline)
                 size = done.size or 0
                 data = self._recv(rid, size) if size else b""
             except ServiceError as exc:
