@@ -181,3 +181,13 @@ def test_parse_emu_list() -> None:
         ("51012345", "J-Link V11"),
         ("51067890", "J-Link PLUS"),
     ]
+
+
+def test_read_many_is_one_command_file(tmp_path: Path) -> None:
+    out = "J-Link>mem8 0x000f4200 4\n000F4200 = 00 40 0F 00 \nJ-Link>mem8 0x000b4000 2\n000B4000 = FF FF \n"
+    runner = FakeRunner([RawRun(0, out)])
+    assert _prog(tmp_path, runner).read_many([(0xF4200, 4), (0xB4000, 2)]) == [
+        b"\x00\x40\x0f\x00",
+        b"\xff\xff",
+    ]
+    assert _script(runner) == ["mem8 0x000f4200 4", "mem8 0x000b4000 2", "exit"]

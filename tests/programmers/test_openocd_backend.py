@@ -286,3 +286,14 @@ def test_missing_tool_says_how_to_install(tmp_path: Path, monkeypatch: pytest.Mo
     request = OpenRequest(probe_id="X", slot="slot 7", platform_id=13)
     with pytest.raises(ToolMissing, match=r"slot 7: OpenOCD not found: .*apt install openocd"):
         open_openocd(request, runner=FakeRunner(), sysfs=tmp_path)
+
+
+def test_read_many_is_one_run(tmp_path: Path) -> None:
+    out = "0x00028200: " + "ff " * 24 + "\n0x00030200: " + "00 " * 24 + "\n"
+    runner = FakeRunner([RawRun(0, out)])
+    prog = _prog(tmp_path, runner)
+    got = prog.read_many([(0x28200, 24), (0x30200, 24)])
+    assert got == [b"\xff" * 24, b"\x00" * 24]
+    assert runner.argvs == [
+        [*NRF_BASE, "-c", "mdb 0x00028200 24", "-c", "mdb 0x00030200 24", "-c", "exit"]
+    ]

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from trayline.programmers.base import (
@@ -186,6 +187,31 @@ class JLinkProgrammer(MemoryProgrammer):
             return path.read_bytes()
         except OSError as exc:
             raise ToolFailed(f"JLinkExe savebin wrote no file: {exc}", slot=self.slot) from exc
+
+    def _read_many(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """All ranges in one command file: ``mem8`` for small ones, ``savebin`` for the rest."""
+        commands: list[str] = []
+        files: list[Path | None] = []
+        for index, (address, length) in enumerate(ranges):
+            if length <= _MEM8_LIMIT:
+                commands.append(f"mem8 {address:#010x} {length}")
+                files.append(None)
+            else:
+                path = self.workdir() / f"read-{index}-{address:08x}-{length}.bin"
+                path.unlink(missing_ok=True)
+                commands.append(f"savebin {path} {address:#010x} {length}")
+                files.append(path)
+        run = self._run(*commands, timeout=self.write_timeout)
+        out: list[bytes] = []
+        for (address, length), dump in zip(ranges, files, strict=True):
+            if dump is not None:
+                out.append(dump.read_bytes() if dump.exists() else b"")
+            else:
+                try:
+                    out.append(parse_mem8(run.output, address, length))
+                except ValueError:
+                    out.append(b"")
+        return out
 
     def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
         commands = ["h", f"loadbin {path} {address:#010x}"]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -134,8 +134,26 @@ class MemoryProgrammer:
                 f"device ID register at {self.mcu.id_address:#x}: {exc}", slot=self.slot
             ) from exc
 
+    def _read_many(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Several reads; backends that can batch them into one tool run override this."""
+        return [self._read(address, length) for address, length in ranges]
+
+    def read_many(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Read several ranges (one tool run where the backend can), lengths checked."""
+        if not ranges:
+            return []
+        found = self._guarded(lambda: self._read_many(ranges))
+        for (address, length), data in zip(ranges, found, strict=True):
+            if len(data) != length:
+                raise ToolFailed(
+                    f"{self.name} returned {len(data)} bytes for a {length}-byte read at "
+                    f"{address:#010x}",
+                    slot=self.slot,
+                )
+        return found
+
     def read_modules(self) -> list[ModuleOnDevice]:
-        return scan_modules(self.read_memory, self.platform_id)
+        return scan_modules(self.read_memory, self.platform_id, read_many=self.read_many)
 
     def verify(self, address: int, data: bytes) -> bool:
         return self.read_memory(address, len(data)) == bytes(data)

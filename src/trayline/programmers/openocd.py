@@ -39,6 +39,7 @@ default, or ``tcl`` for one long-running OpenOCD per probe).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -230,6 +231,32 @@ class OpenOcdProgrammer(MemoryProgrammer):
             return path.read_bytes()
         except OSError as exc:
             raise ToolFailed(f"openocd dump_image wrote no file: {exc}", slot=self.slot) from exc
+
+    def _read_many(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
+        """All ranges in one OpenOCD run: ``mdb`` for small ones, ``dump_image`` for the rest."""
+        commands: list[str] = []
+        files: list[Path | None] = []
+        for index, (address, length) in enumerate(ranges):
+            if length <= _MDB_LIMIT:
+                commands.append(f"mdb {address:#010x} {length}")
+                files.append(None)
+            else:
+                path = self.workdir() / f"read-{index}-{address:08x}-{length}.bin"
+                path.unlink(missing_ok=True)
+                commands.append(f"dump_image {path} {address:#010x} {length}")
+                files.append(path)
+        run = self._run(*commands, timeout=self.write_timeout)
+        lines = [(int(m.group(1), 16), m.group(2)) for m in _MDB_LINE.finditer(run.output)]
+        out: list[bytes] = []
+        for (address, length), dump in zip(ranges, files, strict=True):
+            if dump is not None:
+                out.append(dump.read_bytes() if dump.exists() else b"")
+                continue
+            data = bytearray()
+            while lines and len(data) < length and lines[0][0] == address + len(data):
+                data += bytes.fromhex(lines.pop(0)[1].replace(" ", ""))
+            out.append(bytes(data))
+        return out
 
     def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
         if self.mcu.family == "nrf52":

@@ -32,17 +32,19 @@ stored SHA-256 without checking it.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from trayline.core.modules import PREFIX_SIZE, ModuleError, ModuleFunction, parse_module
 from trayline.core.platforms import NRF52840_PLATFORM_IDS, FlashRegion, flash_regions
 from trayline.programmers.base import ModuleOnDevice
 
-__all__ = ["ReadMemory", "prefix_offsets", "scan_modules"]
+__all__ = ["ReadMany", "ReadMemory", "prefix_offsets", "scan_modules"]
 
 ReadMemory = Callable[[int, int], bytes]
 """``read_memory(address, length) -> bytes``: a programmer's memory read."""
+ReadMany = Callable[[Sequence[tuple[int, int]]], Sequence[bytes]]
+"""``read_many([(address, length), …]) -> [bytes, …]``: several reads in one tool run."""
 
 _PREFIX = struct.Struct("<IIBBHHBB")  # start, end, mcu, flags, version, platform, function, index
 _SUFFIX_TAIL = 44  # product id, product version, reserved, SHA-256, size, CRC-32
@@ -95,12 +97,20 @@ def _prefix_at(head: bytes, offset: int, region: FlashRegion) -> _Prefix | None:
     return _Prefix(start, end, version, platform, function, index)
 
 
-def _checked(read_memory: ReadMemory, found: _Prefix) -> ModuleOnDevice:
-    """Read the whole module and judge it by its CRC-32 (and SHA-256) like the device does."""
-    size = found.end - found.start + 4
-    data = read_memory(found.start, size)
+def _body_range(found: _Prefix, full: bool) -> tuple[int, int]:
+    """What to read to judge the module: all of it, or only the 44-byte suffix."""
+    if full:
+        return (found.start, found.end - found.start + 4)
+    return (found.end - (_SUFFIX_TAIL - 4), _SUFFIX_TAIL)
+
+
+def _judged(found: _Prefix, data: bytes, full: bool) -> ModuleOnDevice:
+    """Judge by CRC-32 and SHA-256 like the device does; ``full=False`` trusts the stored SHA."""
+    if not full:
+        sha = data[6:38].hex() if len(data) == _SUFFIX_TAIL else None
+        return _reported(found, sha256=sha, valid=True)
     try:
-        module = parse_module(bytes(data))
+        module = parse_module(data)
     except ModuleError:
         return _reported(found, sha256=None, valid=False)
     valid = (
@@ -109,13 +119,6 @@ def _checked(read_memory: ReadMemory, found: _Prefix) -> ModuleOnDevice:
         and module.end_address == found.end
     )
     return _reported(found, sha256=module.sha256, valid=valid)
-
-
-def _trusted(read_memory: ReadMemory, found: _Prefix) -> ModuleOnDevice:
-    """Read only the suffix: the stored SHA-256, not checked (``full=False``)."""
-    tail = read_memory(found.end - (_SUFFIX_TAIL - 4), _SUFFIX_TAIL)
-    sha = bytes(tail[6:38]).hex() if len(tail) == _SUFFIX_TAIL else None
-    return _reported(found, sha256=sha, valid=True)
 
 
 def _reported(found: _Prefix, *, sha256: str | None, valid: bool) -> ModuleOnDevice:
@@ -131,8 +134,24 @@ def _reported(found: _Prefix, *, sha256: str | None, valid: bool) -> ModuleOnDev
     )
 
 
+def _first_prefix(platform_id: int, region: FlashRegion, head: bytes) -> _Prefix | None:
+    for offset in prefix_offsets(platform_id, region):
+        prefix = _prefix_at(head, offset, region)
+        if prefix is not None:
+            return prefix
+    return None
+
+
+def _covered(prefixes: list[_Prefix], region: FlashRegion) -> bool:
+    return any(p.start <= region.start < p.end + 4 for p in prefixes)
+
+
 def scan_modules(
-    read_memory: ReadMemory, platform_id: int, *, full: bool = True
+    read_memory: ReadMemory,
+    platform_id: int,
+    *,
+    full: bool = True,
+    read_many: ReadMany | None = None,
 ) -> list[ModuleOnDevice]:
     """Every module found in the platform's host flash, in address order.
 
@@ -141,22 +160,33 @@ def scan_modules(
     unknown platform has no memory map: the result is empty rather than a guess.
     A region that starts inside a module already found (the 128 KB user-part
     slot inside a 256 KB user part, the 6.1.x system-part slot inside a 6.2.0
-    system part) is not read: its bytes are that module's code.
+    system part) is not taken as a module of its own: its bytes are that
+    module's code.
+
+    ``read_many(ranges) -> [bytes]``, when the backend has it, reads several
+    ranges in one tool run: the scan then costs two runs (all region heads, then
+    all module bodies) instead of one per read — what matters when every run
+    starts OpenOCD or JLinkExe afresh.
     """
     regions = sorted(
         (r for r in flash_regions(platform_id) if r.function in _HOST_FLASH_FUNCTIONS),
         key=lambda r: r.start,
     )
-    found: list[ModuleOnDevice] = []
-    for region in regions:
-        if any(m.address <= region.start < m.address + m.size for m in found):
-            continue
-        offsets = prefix_offsets(platform_id, region)
-        head = read_memory(region.start, max(offsets) + PREFIX_SIZE)
-        for offset in offsets:
-            prefix = _prefix_at(bytes(head), offset, region)
-            if prefix is None:
+    prefixes: list[_Prefix] = []
+    if read_many is None:
+        for region in regions:
+            if _covered(prefixes, region):
                 continue
-            found.append(_checked(read_memory, prefix) if full else _trusted(read_memory, prefix))
-            break
-    return found
+            head = read_memory(region.start, max(prefix_offsets(platform_id, region)) + PREFIX_SIZE)
+            if (prefix := _first_prefix(platform_id, region, bytes(head))) is not None:
+                prefixes.append(prefix)
+        bodies = [read_memory(*_body_range(p, full)) for p in prefixes]
+    else:
+        ranges = [(r.start, max(prefix_offsets(platform_id, r)) + PREFIX_SIZE) for r in regions]
+        for region, head in zip(regions, read_many(ranges), strict=True):
+            if _covered(prefixes, region):
+                continue
+            if (prefix := _first_prefix(platform_id, region, bytes(head))) is not None:
+                prefixes.append(prefix)
+        bodies = list(read_many([_body_range(p, full) for p in prefixes])) if prefixes else []
+    return [_judged(p, bytes(b), full) for p, b in zip(prefixes, bodies, strict=True)]
