@@ -26,9 +26,8 @@ def upgrade(db: str | None = DbOption) -> None:
     Example: TRAYLINE_DATABASE_URL=postgresql+psycopg://127.0.0.1/line trayline db upgrade
     """
     url = database_url(db)
-    store = open_db(url)
-    out.print(f"{redact(url)} is at revision {current_revision(store.engine)}")
-    store.dispose()
+    with open_db(url) as store:
+        out.print(f"{redact(url)} is at revision {current_revision(store.engine)}")
 
 
 @app.command()
@@ -38,9 +37,8 @@ def status(db: str | None = DbOption) -> None:
     Example: trayline db status
     """
     url = database_url(db)
-    store = open_db(url, migrate=False)
-    current = current_revision(store.engine)
+    with open_db(url, migrate=False) as store:
+        current = current_revision(store.engine)
     head = head_revision()
     state = "up to date" if current == head else "needs `trayline db upgrade`"
     out.print(f"{redact(url)}: revision {current or '(empty)'}; newest {head}; {state}")
-    store.dispose()

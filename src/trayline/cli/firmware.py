@@ -183,28 +183,26 @@ def bundle_create(
         baseline_version = SemVer.parse(baseline) if baseline else None
     except InvalidVersion as exc:
         fail(f"--baseline-device-os: {exc}")
-    store = open_db(db)
-    try:
-        info = create_bundle(
-            store,
-            name=name,
-            sku=found,
-            files=files,
-            role=role,
-            line=line,
-            baseline_device_os=baseline_version,
-            strict=strict,
-        )
-    except BundleRefused as exc:
-        for problem in exc.problems:
-            err.print(f"[red]refused:[/red] {problem}")
-        for warning in exc.warnings:
-            err.print(f"[yellow]warning:[/yellow] {warning}")
-        fail(f"bundle {name!r} not created: {len(exc.problems)} problem(s)", EXIT_FIRMWARE)
-    except BundleError as exc:
-        fail(str(exc), EXIT_FIRMWARE if "already exists" not in str(exc) else EXIT_USAGE)
-    finally:
-        store.dispose()
+    with open_db(db) as store:
+        try:
+            info = create_bundle(
+                store,
+                name=name,
+                sku=found,
+                files=files,
+                role=role,
+                line=line,
+                baseline_device_os=baseline_version,
+                strict=strict,
+            )
+        except BundleRefused as exc:
+            for problem in exc.problems:
+                err.print(f"[red]refused:[/red] {problem}")
+            for warning in exc.warnings:
+                err.print(f"[yellow]warning:[/yellow] {warning}")
+            fail(f"bundle {name!r} not created: {len(exc.problems)} problem(s)", EXIT_FIRMWARE)
+        except BundleError as exc:
+            fail(str(exc), EXIT_FIRMWARE if "already exists" not in str(exc) else EXIT_USAGE)
     _print_bundle(info)
 
 
@@ -217,11 +215,8 @@ def bundle_list(
 
     Example: trayline firmware bundle list --json
     """
-    store = open_db(db)
-    try:
+    with open_db(db) as store:
         bundles = list_bundles(store)
-    finally:
-        store.dispose()
     if as_json:
         typer.echo(json.dumps([b.to_dict() for b in bundles], indent=2))
         return
@@ -252,13 +247,11 @@ def bundle_show(
 
     Example: trayline firmware bundle show prod-6.1.1
     """
-    store = open_db(db)
-    try:
-        info = get_bundle(store, name)
-    except BundleError as exc:
-        fail(str(exc))
-    finally:
-        store.dispose()
+    with open_db(db) as store:
+        try:
+            info = get_bundle(store, name)
+        except BundleError as exc:
+            fail(str(exc))
     if as_json:
         typer.echo(json.dumps(info.to_dict(), indent=2))
         return
@@ -274,13 +267,11 @@ def bundle_verify(
 
     Example: trayline firmware bundle verify prod-6.1.1
     """
-    store = open_db(db)
-    try:
-        problems = verify_bundle(store, name)
-    except BundleError as exc:
-        fail(str(exc))
-    finally:
-        store.dispose()
+    with open_db(db) as store:
+        try:
+            problems = verify_bundle(store, name)
+        except BundleError as exc:
+            fail(str(exc))
     for problem in problems:
         err.print(f"[red]changed:[/red] {problem}")
     if problems:
@@ -303,14 +294,12 @@ def hex_command(
     """
     if fmt not in ("hex", "bin-plan"):
         fail(f"--format must be hex or bin-plan, not {fmt!r}")
-    store = open_db(db)
-    try:
-        loaded = load_bundle(store, bundle)
-    except BundleError as exc:
-        code = EXIT_USAGE if str(exc).startswith("no bundle named") else EXIT_FIRMWARE
-        fail(str(exc), code)
-    finally:
-        store.dispose()
+    with open_db(db) as store:
+        try:
+            loaded = load_bundle(store, bundle)
+        except BundleError as exc:
+            code = EXIT_USAGE if str(exc).startswith("no bundle named") else EXIT_FIRMWARE
+            fail(str(exc), code)
     platform = loaded.info.platform_id
     try:
         if fmt == "bin-plan":
@@ -364,13 +353,11 @@ def diff_command(
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         fail(f"{device}: not a list of reported modules ({exc})")
-    store = open_db(db)
-    try:
-        info = get_bundle(store, bundle)
-    except BundleError as exc:
-        fail(str(exc))
-    finally:
-        store.dispose()
+    with open_db(db) as store:
+        try:
+            info = get_bundle(store, bundle)
+        except BundleError as exc:
+            fail(str(exc))
     todo = modules_to_write(info.entries, reported)
     if as_json:
         rows = [{**t.entry.to_dict(), "reason": t.reason} for t in todo]

@@ -12,14 +12,19 @@ EXIT_STORE = 4
 DbOption = typer.Option(
     None,
     "--db",
-    envvar="TRAYLINE_DATABASE_URL",
-    help="Database URL (default sqlite:///trayline.db; e.g. postgresql+psycopg://host/db).",
-    show_envvar=True,
+    help="Database URL (default: $TRAYLINE_DATABASE_URL, else sqlite:///trayline.db; "
+    "e.g. postgresql+psycopg://host/db).",
 )
+"""No ``envvar=`` here: trayline.settings is the one reader of the environment, and
+``open_store(None)`` asks it (option > variable > default, docs/configuration.md)."""
 
 
 def open_db(db: str | None, *, migrate: bool = True) -> Store:
-    """The store a ``--db`` option names, or a one-line error (exit 4) if it cannot be opened."""
+    """The store a ``--db`` option names, or a one-line error (exit 4) if it cannot be opened.
+
+    Use it as ``with open_db(db) as store:`` so the engine is disposed of however
+    the command ends (the :class:`Store` is its own context manager).
+    """
     try:
         return open_store(db, migrate=migrate)
     except StoreError as exc:

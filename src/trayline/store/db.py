@@ -259,6 +259,13 @@ class Store:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Store:
+        """``with open_store(...) as store:`` disposes of the engine however the block ends."""
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
+
 
 def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
     """Open (and by default migrate) the store at ``url`` or the configured default."""
