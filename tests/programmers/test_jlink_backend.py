@@ -184,7 +184,8 @@ def test_parse_emu_list() -> None:
 
 
 def test_read_many_is_one_command_file(tmp_path: Path) -> None:
-    out = "J-Link>mem8 0x000f4200 4\n000F4200 = 00 40 0F 00 \nJ-Link>mem8 0x000b4000 2\n000B4000 = FF FF \n"
+    out = "J-Link>mem8 0x000f4200 4\n000F4200 = 00 40 0F 00 \n"
+    out += "J-Link>mem8 0x000b4000 2\n000B4000 = FF FF \n"
     runner = FakeRunner([RawRun(0, out)])
     assert _prog(tmp_path, runner).read_many([(0xF4200, 4), (0xB4000, 2)]) == [
         b"\x00\x40\x0f\x00",
