@@ -56,6 +56,7 @@ from trayline.particle.emulator.errors import (
     too_large,
 )
 from trayline.particle.emulator.faults import FaultDice, SlidingWindow
+from trayline.particle.emulator.persistence import to_file_data, write_file_data
 from trayline.particle.emulator.records import Token
 from trayline.particle.emulator.routes import all_routes
 from trayline.particle.emulator.state import EmulatorState
@@ -121,6 +122,7 @@ class EmulatorApp(Starlette):
         self._reset_serial_budget()
         self._saved_version = state.version
         self._last_save = 0.0
+        self._saving = False
         super().__init__(
             routes=all_routes(),
             exception_handlers={
@@ -177,11 +179,34 @@ class EmulatorApp(Starlette):
         self._saved_version = version
         self._last_save = time.monotonic()
 
-    def _maybe_save(self) -> None:
+    async def _save_if_due(self) -> None:
+        """Save if something changed and ``save_interval_s`` has passed since the last save."""
         if self.config.state_file is None or self.cloud.version == self._saved_version:
             return
         if time.monotonic() - self._last_save >= self.config.save_interval_s:
-            self.save_now()
+            await self._save_off_loop()
+
+    async def _save_off_loop(self) -> None:
+        """Copy the records here, encode and write them in a worker thread.
+
+        Encoding tens of thousands of devices and fsyncing takes about a second;
+        done on the event loop it would stall every other request (issue 7). One
+        save at a time, so an older copy never lands after a newer one.
+        """
+        path = self.config.state_file
+        while self._saving:
+            await asyncio.sleep(0.005)
+        if path is None or self.cloud.version == self._saved_version:
+            return
+        self._saving = True
+        try:
+            version = self.cloud.version
+            data = to_file_data(self.cloud)
+            await asyncio.to_thread(write_file_data, path, data)
+            self._saved_version = version
+            self._last_save = time.monotonic()
+        finally:
+            self._saving = False
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
@@ -201,7 +226,7 @@ class EmulatorApp(Starlette):
         interval = max(self.config.save_interval_s, 0.2)
         while True:
             await asyncio.sleep(interval)
-            self.save_now()
+            await self._save_off_loop()
 
     # ---- the front door
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -275,7 +300,7 @@ class EmulatorApp(Starlette):
 
         async def saving_send(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self._maybe_save()
+                await self._save_if_due()
             await send(message)
 
         await super().__call__(scope, receive, saving_send)
@@ -314,7 +339,7 @@ class EmulatorApp(Starlette):
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if mutating:
-                    self._maybe_save()  # on disk before the client hears "done"
+                    await self._save_if_due()  # on disk before the client hears "done"
             await send(message)
 
         await super().__call__(scope, receive, counting_send)

@@ -18,17 +18,24 @@ from __future__ import annotations
 import json
 import types
 import typing
-from dataclasses import MISSING, asdict, fields
+from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
 from trayline.durable import write_atomically
 from trayline.particle.emulator.config import EmulatorConfig
 from trayline.particle.emulator.errors import CloudError
-from trayline.particle.emulator.records import Device, Group, Product, Sim, Token
+from trayline.particle.emulator.records import Device, Group, Product, Sim, Token, plain
 from trayline.particle.emulator.state import EmulatorState
 
-__all__ = ["STATE_FORMAT", "STATE_VERSION", "load_state", "save_state", "to_file_data"]
+__all__ = [
+    "STATE_FORMAT",
+    "STATE_VERSION",
+    "load_state",
+    "save_state",
+    "to_file_data",
+    "write_file_data",
+]
 
 STATE_FORMAT = "trayline-cloud-state"
 STATE_VERSION = 1
@@ -37,13 +44,19 @@ R = TypeVar("R")
 
 def to_file_data(state: EmulatorState) -> dict[str, Any]:
     data = {"format": STATE_FORMAT, "version": STATE_VERSION, **state.snapshot()}
-    data["tokens"] = [asdict(t) for t in state.tokens.values()]
+    data["tokens"] = [plain(t) for t in state.tokens.values()]
     return data
 
 
 def save_state(state: EmulatorState, path: Path) -> None:
     """Write atomically: temp file in the same folder, fsync, rename over ``path``."""
-    payload = json.dumps(to_file_data(state), indent=1, ensure_ascii=False)
+    write_file_data(path, to_file_data(state))
+
+
+def write_file_data(path: Path, data: dict[str, Any]) -> None:
+    """Encode and write what :func:`to_file_data` took (safe to run in a worker thread:
+    ``data`` is a copy, the state is not touched)."""
+    payload = json.dumps(data, indent=1, ensure_ascii=False)
     write_atomically(path, payload.encode("utf-8"))
 
 
@@ -61,7 +74,7 @@ def load_state(
     problems = state.load_problems
     for where, product in _records(data, "products", Product, problems):
         try:
-            state.add_product(**asdict(product))
+            state.add_product(**plain(product))
         except CloudError as exc:
             problems.append(f"{where}: {exc.body.get('error')}")
     for where, device in _records(data, "devices", Device, problems):

