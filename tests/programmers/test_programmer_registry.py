@@ -73,3 +73,31 @@ def test_builtin_backends_load_lazily(name: str) -> None:
     backend = registry.get_backend(name)
     assert backend.name == name
     assert backend.capabilities
+
+
+def test_list_all_probes_reports_problems_per_backend() -> None:
+    from trayline.programmers.base import ToolMissing
+
+    def missing() -> list[ProbeInfo]:
+        raise ToolMissing("Demo tool not found: install it")
+
+    register_backend(
+        Backend(
+            "test-fake-4",
+            lambda r: None,
+            lambda: [ProbeInfo("test-fake-4", "P9")],  # type: ignore[arg-type,return-value]
+            frozenset({Capability.RESET}),
+        )
+    )
+    register_backend(
+        Backend(
+            "test-fake-5",
+            lambda r: None,
+            missing,  # type: ignore[arg-type,return-value]
+            frozenset({Capability.RESET}),
+        )
+    )
+    probes, problems = registry.list_all_probes(["test-fake-4", "test-fake-5", "nope"])
+    assert probes == [ProbeInfo("test-fake-4", "P9")]
+    assert problems["test-fake-5"] == "Demo tool not found: install it"
+    assert "unknown programmer backend 'nope'" in problems["nope"]

@@ -37,10 +37,16 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from trayline.programmers.base import Capability, ProbeInfo, Programmer, SlotPolicy
+from trayline.programmers.base import (
+    Capability,
+    ProbeInfo,
+    Programmer,
+    ProgrammerError,
+    SlotPolicy,
+)
 
 __all__ = [
     "Backend",
@@ -49,6 +55,7 @@ __all__ = [
     "UnknownBackend",
     "backend_names",
     "get_backend",
+    "list_all_probes",
     "list_probes",
     "open_programmer",
     "register_backend",
@@ -209,3 +216,22 @@ def open_programmer(
 def list_probes(backend: str) -> list[ProbeInfo]:
     """The probes ``backend`` can see now (``[]`` when none are attached)."""
     return get_backend(backend).list_probes()
+
+
+def list_all_probes(
+    names: Sequence[str] | None = None,
+) -> tuple[list[ProbeInfo], dict[str, str]]:
+    """Probes of every backend (or of ``names``), and why a backend could not look.
+
+    For ``trayline device list``: a backend whose tool is not installed, or
+    whose module cannot load, is reported in the second value (backend name →
+    one line) instead of stopping the listing.
+    """
+    probes: list[ProbeInfo] = []
+    problems: dict[str, str] = {}
+    for name in names if names is not None else backend_names():
+        try:
+            probes.extend(get_backend(name).list_probes())
+        except (ProgrammerError, UnknownBackend, OSError) as exc:
+            problems[name] = str(exc)
+    return probes, problems
