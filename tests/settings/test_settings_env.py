@@ -36,14 +36,24 @@ def test_typed_values() -> None:
         "TRAYLINE_RATE_LIMIT": "600/5m",
         "TRAYLINE_BUNDLE_DIR": "/srv/bundles",
         "TRAYLINE_OPENOCD": "/opt/openocd/bin/openocd",
+        "TRAYLINE_LINE": "lines/a.toml",
+        "TRAYLINE_VIRTUAL_TIME_SCALE": "0.01",
     }
     assert settings.database_url(env) == "sqlite:///x.db"
     assert settings.api_url(env) == "http://127.0.0.1:8787"
     assert settings.rate_limit(env) == RateLimit(600, 300)
     assert settings.bundle_dir(env) == Path("/srv/bundles")
     assert settings.tool_path("TRAYLINE_OPENOCD", env) == "/opt/openocd/bin/openocd"
+    assert settings.line_file(env) == Path("lines/a.toml")
+    assert settings.virtual_time_scale(env) == 0.01
     with pytest.raises(ValueError, match="not a TRAYLINE_<TOOL>"):
         settings.tool_path("PATH", env)
+
+
+@pytest.mark.parametrize("text", ["fast", "-1", "nan", "inf"])
+def test_a_bad_time_scale_names_the_variable(text: str) -> None:
+    with pytest.raises(ValueError, match=r"^TRAYLINE_VIRTUAL_TIME_SCALE="):
+        settings.virtual_time_scale({"TRAYLINE_VIRTUAL_TIME_SCALE": text})
 
 
 def test_a_bad_rate_limit_names_the_variable() -> None:
@@ -85,14 +95,22 @@ def test_bundle_dir_and_token_go_through_settings(
 def _environ_reads(path: Path) -> list[int]:
     """Lines of ``path`` that read the process environment directly."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {"environ", "getenv", "environb"}
     lines = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"}:
-            if isinstance(node.value, ast.Name) and node.value.id == "os":
-                lines.append(node.lineno)
-        if isinstance(node, ast.ImportFrom) and node.module == "os":
-            if any(a.name in {"environ", "getenv", "environb"} for a in node.names):
-                lines.append(node.lineno)
+        reads_os = (
+            isinstance(node, ast.Attribute)
+            and node.attr in names
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "os"
+        )
+        imports_it = (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "os"
+            and any(a.name in names for a in node.names)
+        )
+        if reads_os or imports_it:
+            lines.append(node.lineno)  # type: ignore[attr-defined]
     return lines
 
 

@@ -43,8 +43,8 @@ _UNIT_SECONDS = {
     "hours": 3600,
 }
 
-OFF_WORDS = frozenset({"off", "none", "unlimited"})
-"""Words that mean "no limit" where a limit may be switched off (the local cloud)."""
+OFF_WORDS = frozenset({"off"})
+"""What means "no limit" where a limit may be switched off (the local cloud), any case."""
 
 
 class InvalidRateLimit(ValueError):
@@ -76,7 +76,7 @@ class RateLimit:
 
     @classmethod
     def parse_or_off(cls, text: str | None) -> RateLimit | None:
-        """:meth:`parse`, except that nothing, ``off``, ``none`` or ``unlimited`` mean no limit."""
+        """:meth:`parse`, except that ``None``, blank or ``off`` mean no limit."""
         if text is None or not text.strip() or text.strip().lower() in OFF_WORDS:
             return None
         return cls.parse(text)

@@ -31,8 +31,10 @@ __all__ = [
     "ACCESS_TOKEN",
     "API_URL",
     "BUNDLE_DIR",
+    "CLOUD_ADMIN_TOKEN",
     "DATABASE_URL",
     "ENV_VARS",
+    "LINE_FILE",
     "RATE_LIMIT",
     "TOOL_PATHS",
     "VIRTUAL_TIME_SCALE",
@@ -40,8 +42,10 @@ __all__ = [
     "access_token",
     "api_url",
     "bundle_dir",
+    "cloud_admin_token",
     "database_url",
     "environment",
+    "line_file",
     "rate_limit",
     "tool_path",
     "virtual_time_scale",
@@ -96,6 +100,18 @@ TOOL_PATHS = EnvVar(
     "-",
 )
 
+CLOUD_ADMIN_TOKEN = EnvVar(
+    "TRAYLINE_CLOUD_ADMIN_TOKEN",
+    "Guards the local cloud's admin surface (`/_emulator`); required to listen off loopback",
+    "none: `/_emulator` open on loopback only",
+    "`--admin-token-file` (not both)",
+)
+LINE_FILE = EnvVar(
+    "TRAYLINE_LINE",
+    "The line's configuration file (`trayline.toml`: product, SKU, bundles, test plan, slots)",
+    "`trayline.toml` in the working directory",
+    "`--config` / `-c`",
+)
 VIRTUAL_TIME_SCALE = EnvVar(
     "TRAYLINE_VIRTUAL_TIME_SCALE",
     "How fast simulated devices run: real seconds per simulated second (`0` = no waiting)",
@@ -109,6 +125,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
     API_URL,
     RATE_LIMIT,
     BUNDLE_DIR,
+    CLOUD_ADMIN_TOKEN,
+    LINE_FILE,
     TOOL_PATHS,
     VIRTUAL_TIME_SCALE,
 )
@@ -165,6 +183,17 @@ def rate_limit(environ: Mapping[str, str] | None = None) -> RateLimit | None:
 def bundle_dir(environ: Mapping[str, str] | None = None) -> Path | None:
     """``TRAYLINE_BUNDLE_DIR`` as a path, or ``None`` (next to the store)."""
     value = _value(BUNDLE_DIR, environ)
+    return Path(value) if value else None
+
+
+def cloud_admin_token(environ: Mapping[str, str] | None = None) -> str | None:
+    """``TRAYLINE_CLOUD_ADMIN_TOKEN`` (a secret: never log it), or ``None``."""
+    return _value(CLOUD_ADMIN_TOKEN, environ)
+
+
+def line_file(environ: Mapping[str, str] | None = None) -> Path | None:
+    """``TRAYLINE_LINE``: the line's ``trayline.toml``, or ``None`` (the working directory's)."""
+    value = _value(LINE_FILE, environ)
     return Path(value) if value else None
 
 
