@@ -246,3 +246,31 @@ def test_device_protection_makes_every_dfu_region_erase_only(make_bus: MakeBus) 
     with pytest.raises(ReadOnlyRegion, match="not readable"):
         dfu.read(0, 0xB4000, 16)
     dfu.close()
+
+
+def test_listing_and_opening_never_wait_for_a_device_another_programmer_holds(
+    tmp_path: Path,
+) -> None:
+    """Two backends on one tray (two slots): slot A's open device must not stall slot B."""
+    import threading
+
+    tray = Tray.create(tmp_path / "t", get_sku("BRN404"), 2, seed=8,
+                       options=FactoryOptions(device_os="2.3.1"))  # fmt: skip
+    a_id, b_id = tray.device_ids()
+    slot_a = VirtualBackend.from_tray(tmp_path / "t", time_scale=0)
+    slot_b = VirtualBackend.from_tray(tmp_path / "t", time_scale=0)
+    seen: list[object] = []
+
+    def slot_b_work() -> None:
+        seen.append(sorted(d.device_id or "" for d in list_devices(slot_b)))
+        with ParticleDevice.open(b_id, backend=slot_b) as dev:
+            seen.append(dev.set_setup_done(True))
+
+    with ParticleDevice.open(a_id, backend=slot_a) as dev_a:
+        assert dev_a.is_setup_done() is False  # slot A holds device A's lock now
+        worker = threading.Thread(target=slot_b_work, daemon=True)
+        worker.start()
+        worker.join(timeout=60)  # a deadlock detector, not a speed check
+        assert not worker.is_alive(), "slot B waited for the device slot A holds"
+    assert seen == [sorted([a_id, b_id]), True]
+    assert tray.load(b_id).dct[DCT_SETUP_DONE_OFFSET] == 1

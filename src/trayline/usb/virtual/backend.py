@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import itertools
+import json
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
@@ -35,9 +36,11 @@ from typing import Any
 import usb.backend
 import usb.core
 
+from trayline.core.platforms import NRF52840_PLATFORM_IDS
 from trayline.usb.virtual.channel import Stall
 from trayline.usb.virtual.gadget import Descriptor, Gone, InMemorySource, TargetSource, UsbGadget
-from trayline.usb.virtual.target import UsbTarget
+from trayline.usb.virtual.target import EnumeratedDevice, UsbTarget
+from trayline.virtual.device import Faults
 from trayline.virtual.timing import time_scale_from_env
 from trayline.virtual.tray import Tray
 
@@ -46,12 +49,24 @@ __all__ = ["TraySource", "VirtualBackend"]
 _LIBUSB_ERROR_NO_DEVICE, _LIBUSB_ERROR_PIPE, _LIBUSB_ERROR_TIMEOUT = -4, -9, -7
 
 
-class TraySource:
-    """A device of a tray folder: loaded under the tray's per-device lock while in use.
+@dataclass(frozen=True, slots=True)
+class _TrayDeviceView:
+    """A tray device as enumeration sees it: its record and the mode in ``state.json``."""
 
-    Enumeration (``peek``) happens on every ``usb.core.find``, so the loaded
-    snapshot is kept until the device's files change on disk (another process
-    saved it) or this process released it after a change.
+    device_id: str
+    platform_id: int
+    is_gen3: bool
+    mode: str
+    faults: Faults
+
+
+class TraySource:
+    """A device of a tray folder: loaded under the tray's per-device lock while a handle is open.
+
+    Enumeration (``peek``, on every ``usb.core.find``) reads only the device's
+    record and the mode in its ``state.json`` — files the tray replaces
+    atomically — and takes no lock, so listing the bus never waits for a
+    device another programmer (thread or process) is flashing.
     """
 
     def __init__(self, tray: Tray, device_id: str) -> None:
@@ -59,25 +74,20 @@ class TraySource:
         self.device_id = device_id
         self._stack: ExitStack | None = None
         self._live: UsbTarget | None = None
-        self._snapshot: tuple[tuple[int, ...], UsbTarget] | None = None
 
-    def _stamp(self) -> tuple[int, ...]:
-        folder = self.tray.device_dir(self.device_id)
-        stamps = []
-        for name in ("flash.bin", "dct.bin", "state.json"):
-            try:
-                stamps.append((folder / name).stat().st_mtime_ns)
-            except FileNotFoundError:
-                stamps.append(0)
-        return tuple(stamps)
-
-    def peek(self) -> UsbTarget:
+    def peek(self) -> EnumeratedDevice:
         if self._live is not None:
             return self._live
-        stamp = self._stamp()
-        if self._snapshot is None or self._snapshot[0] != stamp:
-            self._snapshot = (stamp, self.tray.load(self.device_id))
-        return self._snapshot[1]
+        record = self.tray.record(self.device_id)
+        state_file = self.tray.device_dir(self.device_id) / "state.json"
+        try:
+            mode = str(json.loads(state_file.read_text()).get("mode", "normal"))
+        except (OSError, ValueError, AttributeError):
+            mode = "normal"
+        platform = record.identity.platform_id
+        return _TrayDeviceView(
+            self.device_id, platform, platform in NRF52840_PLATFORM_IDS, mode, record.faults
+        )
 
     def acquire(self) -> UsbTarget:
         stack = ExitStack()
@@ -86,11 +96,9 @@ class TraySource:
         return self._live
 
     def release(self) -> None:
-        stack, self._stack, live, self._live = self._stack, None, self._live, None
+        stack, self._stack, self._live = self._stack, None, None
         if stack is not None:
             stack.close()
-        if live is not None:
-            self._snapshot = (self._stamp(), live)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +220,7 @@ class VirtualBackend(usb.backend.IBackend):  # type: ignore[misc]
 
     def set_interface_altsetting(self, dev_handle: _Handle, intf: int, altsetting: int) -> None:
         self._check(dev_handle)
+        dev_handle.gadget.ensure_live()
         dfu = dev_handle.gadget.dfu
         if dfu is None:
             if altsetting:

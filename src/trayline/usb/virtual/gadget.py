@@ -43,7 +43,7 @@ from trayline.usb.vidpid import PARTICLE_VID, UsbMode, pid_for
 from trayline.usb.virtual.channel import ServiceChannel, Stall
 from trayline.usb.virtual.dfu import DfuTarget, memory_strings
 from trayline.usb.virtual.requests import DeviceRequests, ModeChanges
-from trayline.usb.virtual.target import UsbTarget
+from trayline.usb.virtual.target import EnumeratedDevice, UsbTarget
 from trayline.virtual.device import DeviceMode
 from trayline.virtual.timing import LINKS
 
@@ -71,8 +71,8 @@ class TargetSource(Protocol):
     @property
     def device_id(self) -> str: ...
 
-    def peek(self) -> UsbTarget:
-        """The device as it is now, for enumeration (no lock held afterwards)."""
+    def peek(self) -> EnumeratedDevice:
+        """The device as the bus shows it now, for enumeration (takes no lock)."""
         ...
 
     def acquire(self) -> UsbTarget:
@@ -92,7 +92,7 @@ class InMemorySource:
     def device_id(self) -> str:
         return self.target.device_id
 
-    def peek(self) -> UsbTarget:
+    def peek(self) -> EnumeratedDevice:
         return self.target
 
     def acquire(self) -> UsbTarget:
@@ -135,9 +135,16 @@ class UsbGadget:
     def visible(self) -> bool:
         return self._clock() >= self.visible_at
 
-    def current(self) -> UsbTarget:
+    def current(self) -> EnumeratedDevice:
         with self._lock:
             return self._target if self._target is not None else self.source.peek()
+
+    def live(self) -> UsbTarget:
+        """The device behind an open handle (control transfers only happen on one)."""
+        target = self._target
+        if target is None:
+            raise Gone(self.device_id)
+        return target
 
     def mode(self) -> UsbMode:
         return UsbMode.DFU if self.current().mode == DeviceMode.DFU else UsbMode.NORMAL
@@ -200,13 +207,22 @@ class UsbGadget:
     # -- handles ----------------------------------------------------------------------
 
     def open(self) -> int:
-        """A handle for the current generation; the device is acquired from its source."""
+        """A handle for the current generation. The device itself is acquired from its
+        source only when a request needs it (:meth:`ensure_live`): reading the serial
+        string of a device that another programmer holds must not wait for it."""
         with self._lock:
-            if self._open == 0:
-                self._target = self.source.acquire()
-                self._build(self._target)
             self._open += 1
             return self.generation
+
+    def ensure_live(self) -> UsbTarget:
+        """Acquire the device for the open handles (a tray device's lock is taken here)."""
+        with self._lock:
+            if self._target is None:
+                if self._open == 0:
+                    raise Gone(self.device_id)
+                self._target = self.source.acquire()
+                self._build(self._target)
+            return self._target
 
     def close(self) -> None:
         with self._lock:
@@ -233,18 +249,26 @@ class UsbGadget:
     def detach(self, mode: DeviceMode | None, delay_s: float) -> None:
         """Disconnect now; re-enumerate ``delay_s`` of device time later (``None`` = boot)."""
         with self._lock:
-            target = self._target if self._target is not None else self.source.peek()
-            if self.dfu is not None:
-                self.device_seconds += self.dfu.device_seconds
-            if mode is None:
-                target.boot()
-            else:
-                target.enter_mode(mode)
+            target = self._target
+            borrowed = target is None
+            if target is None:
+                target = self.source.acquire()
+            try:
+                if self.dfu is not None:
+                    self.device_seconds += self.dfu.device_seconds
+                if mode is None:
+                    target.boot()
+                else:
+                    target.enter_mode(mode)
+            finally:
+                if borrowed:
+                    self.source.release()
             self.generation += 1
             self.address = self._next_address()
             self.device_seconds += delay_s
             self.visible_at = self._clock() + delay_s * self.scale
-            self._build(target)
+            if not borrowed:
+                self._build(target)
 
     def check(self, generation: int) -> None:
         if generation != self.generation or not self.visible():
@@ -261,6 +285,7 @@ class UsbGadget:
         kind = bm & 0x60
         if kind == 0 and bm & 0x80 and request == GET_DESCRIPTOR:
             return self._get_descriptor(value, length)
+        self.ensure_live()
         if kind == 0x40:
             return self._vendor(bm, request, value, index, data, length)
         if kind == 0x20 and self.dfu is not None:
@@ -293,7 +318,7 @@ class UsbGadget:
         return None
 
     def _raw(self, bm: int, request_type: int, length: int) -> bytes | None:
-        target = self.current()
+        target = self.live()
         if bm & 0x80:
             if request_type == RequestType.GET_DEVICE_ID:
                 return target.device_id.upper().encode()[:length]

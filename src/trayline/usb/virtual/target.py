@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from trayline.core.versions import SemVer
 
-__all__ = ["UsbTarget"]
+__all__ = ["EnumeratedDevice", "UsbTarget"]
 
 
 class _Identity(Protocol):
@@ -62,8 +62,27 @@ class _State(Protocol):
     ncp_version: int | None
 
 
+class EnumeratedDevice(Protocol):
+    """What the bus shows of a device without opening it: enough for its descriptors.
+
+    A tray device is enumerated from its files without taking its lock, so
+    one process flashing a device never stalls another that lists the bus.
+    """
+
+    @property
+    def device_id(self) -> str: ...
+    @property
+    def platform_id(self) -> int: ...
+    @property
+    def is_gen3(self) -> bool: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def faults(self) -> _Faults: ...
+
+
 class UsbTarget(Protocol):
-    """A simulated Particle device as the USB side drives it."""
+    """A simulated Particle device as the USB side drives it (while a handle is open)."""
 
     @property
     def identity(self) -> _Identity: ...
