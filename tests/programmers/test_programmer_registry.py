@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from trayline.programmers import registry
@@ -101,3 +103,37 @@ def test_list_all_probes_reports_problems_per_backend() -> None:
     assert probes == [ProbeInfo("test-fake-4", "P9")]
     assert problems["test-fake-5"] == "Demo tool not found: install it"
     assert "unknown programmer backend 'nope'" in problems["nope"]
+
+
+@pytest.mark.parametrize(
+    ("backend", "platform", "options", "words"),
+    [
+        ("openocd", 13, {"speed": "fast"}, "option speed='fast' is not a number"),
+        ("openocd", 13, {"interface": "ftdi"}, "openocd interface 'ftdi' is not one of"),
+        ("openocd", 13, {"session": "telnet"}, "session must be oneshot or tcl"),
+        ("openocd", 13, {"timeout": "-5"}, "option timeout='-5' must be positive"),
+        ("nrfjprog", 10, {}, "nrfjprog programs nRF52 chips only"),
+        ("stm32-programmer", 23, {}, "Electron's STM32 only"),
+        ("jlink", 13, {"sped": "4000"}, "backend 'jlink' has no option sped"),
+        ("daplink-drive", 10, {}, "Gen 3 (nRF52840) only"),
+        ("openocd", 32, {}, "platform 32 (p2) cannot be programmed over SWD"),
+    ],
+)
+def test_configuration_is_refused_before_any_tool_runs(
+    backend: str,
+    platform: int,
+    options: dict[str, str],
+    words: str,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: object,
+) -> None:
+    def no_tools(*args: object, **kwargs: object) -> object:
+        raise AssertionError("a tool ran before the configuration was checked")
+
+    monkeypatch.setattr("trayline.programmers.tool.SubprocessRunner.__call__", no_tools)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    if backend == "daplink-drive":
+        options = {"mount": str(tmp_path)}
+        (tmp_path / "DETAILS.TXT").write_text("Unique ID: 0240\n")  # type: ignore[operator]
+    with pytest.raises(ValueError, match=re.escape(words)):
+        open_programmer(backend, "", slot="slot 1", platform_id=platform, options=options)

@@ -197,18 +197,19 @@ class NrfjprogProgrammer(MemoryProgrammer):
 
 
 def open_nrfjprog(request: OpenRequest, *, runner: Runner | None = None) -> NrfjprogProgrammer:
+    """The registry's ``open``: configuration checked first, then the one-J-Link rule."""
     tool = tool_for(NRFJPROG, request, runner)
-    serial = request.probe_id
-    if not serial:
-        serial = _only_probe(tool, request.slot)
-    return NrfjprogProgrammer(
-        ProbeInfo("nrfjprog", serial, "SEGGER J-Link"),
+    prog = NrfjprogProgrammer(
+        ProbeInfo("nrfjprog", request.probe_id, "SEGGER J-Link"),
         slot=request.slot,
         platform_id=request.platform_id,
         policy=request.policy,
         tool=tool,
         write_timeout=request.number("timeout", 120.0),
     )
+    if not request.probe_id:
+        prog.probe = ProbeInfo("nrfjprog", _only_probe(tool, request.slot), "SEGGER J-Link")
+    return prog
 
 
 def _only_probe(tool: Tool, slot: str) -> str:

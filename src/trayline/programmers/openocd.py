@@ -296,14 +296,6 @@ def open_openocd(
             f"{request.slot}: openocd interface {interface!r} is not one of {', '.join(INTERFACES)}"
         )
     spec = INTERFACES[interface]
-    tool = tool_for(OPENOCD, request, runner)
-    tool.resolve()
-    serial = pick_probe(
-        scan_usb_probes(spec.usb_kind, root=sysfs),
-        request.probe_id,
-        slot=request.slot,
-        what=spec.what,
-    )
     session = request.option("session", "oneshot")
     if session not in ("oneshot", "tcl"):
         raise BadBackendOption(f"{request.slot}: openocd session must be oneshot or tcl")
@@ -312,8 +304,9 @@ def open_openocd(
         from trayline.programmers.openocd_session import OpenOcdSessionProgrammer
 
         kind = OpenOcdSessionProgrammer
-    return kind(
-        ProbeInfo("openocd", serial, spec.what),
+    tool = tool_for(OPENOCD, request, runner)
+    prog = kind(
+        ProbeInfo("openocd", request.probe_id, spec.what),
         slot=request.slot,
         platform_id=request.platform_id,
         policy=request.policy,
@@ -323,6 +316,16 @@ def open_openocd(
         target_config=request.options.get("target"),
         write_timeout=request.number("timeout", 120.0),
     )
+    # Configuration is checked above (options, platform); only now look at tools and USB.
+    tool.resolve()
+    serial = pick_probe(
+        scan_usb_probes(spec.usb_kind, root=sysfs),
+        request.probe_id,
+        slot=request.slot,
+        what=spec.what,
+    )
+    prog.probe = ProbeInfo("openocd", serial, spec.what)
+    return prog
 
 
 def _list() -> list[ProbeInfo]:

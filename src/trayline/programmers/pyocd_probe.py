@@ -232,19 +232,8 @@ def open_pyocd(
     probes: Callable[[], list[tuple[str, str]]] = _all_probes,
 ) -> PyOcdProgrammer:
     """The registry's ``open``: one probe named or exactly one attached, then connect."""
-    unique_id = request.probe_id
-    if not unique_id:
-        found = probes()
-        if not found:
-            raise ProbeNotFound("pyOCD sees no debug probe", slot=request.slot)
-        if len(found) > 1:
-            ids = ", ".join(uid for uid, _ in found)
-            raise SeveralProbes(
-                f"{len(found)} probes attached ({ids}); name one with --probe", slot=request.slot
-            )
-        unique_id = found[0][0]
     prog = PyOcdProgrammer(
-        ProbeInfo("pyocd", unique_id, "CMSIS-DAP probe via pyOCD"),
+        ProbeInfo("pyocd", request.probe_id, "CMSIS-DAP probe via pyOCD"),
         slot=request.slot,
         platform_id=request.platform_id,
         policy=request.policy,
@@ -253,6 +242,16 @@ def open_pyocd(
         target=request.options.get("target"),
         frequency=int(request.number("frequency", 4_000_000)),
     )
+    if not request.probe_id:
+        found = probes()
+        if not found:
+            raise ProbeNotFound("pyOCD sees no debug probe", slot=request.slot)
+        if len(found) > 1:
+            ids = ", ".join(uid for uid, _ in found)
+            raise SeveralProbes(
+                f"{len(found)} probes attached ({ids}); name one with --probe", slot=request.slot
+            )
+        prog.probe = ProbeInfo("pyocd", found[0][0], found[0][1] or "CMSIS-DAP probe via pyOCD")
     prog._guarded(prog.connect)
     return prog
 

@@ -192,8 +192,17 @@ def open_stm32_programmer(
 ) -> Stm32ProgrammerCli:
     """The registry's ``open``; with no serial, exactly one ST-LINK must be attached."""
     tool = tool_for(STM32_PROGRAMMER, request, runner)
-    serial = request.probe_id
-    if not serial:
+    freq = request.options.get("freq")
+    prog = Stm32ProgrammerCli(
+        ProbeInfo("stm32-programmer", request.probe_id, "ST-LINK"),
+        slot=request.slot,
+        platform_id=request.platform_id,
+        policy=request.policy,
+        tool=tool,
+        write_timeout=request.number("timeout", 120.0),
+        freq_khz=int(request.number("freq", 4000)) if freq else None,
+    )
+    if not request.probe_id:
         serials = parse_stlink_list(tool.run(["--list", "st-link"], timeout=30).output)
         if not serials:
             raise ProbeNotFound("no ST-LINK attached (--list st-link)", slot=request.slot)
@@ -202,17 +211,8 @@ def open_stm32_programmer(
                 f"{len(serials)} ST-LINKs attached ({', '.join(serials)}); name one with --probe",
                 slot=request.slot,
             )
-        serial = serials[0]
-    freq = request.options.get("freq")
-    return Stm32ProgrammerCli(
-        ProbeInfo("stm32-programmer", serial, "ST-LINK"),
-        slot=request.slot,
-        platform_id=request.platform_id,
-        policy=request.policy,
-        tool=tool,
-        write_timeout=request.number("timeout", 120.0),
-        freq_khz=int(request.number("freq", 4000)) if freq else None,
-    )
+        prog.probe = ProbeInfo("stm32-programmer", serials[0], "ST-LINK")
+    return prog
 
 
 def _list() -> list[ProbeInfo]:
