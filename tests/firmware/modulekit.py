@@ -14,6 +14,8 @@ import struct
 import zlib
 from pathlib import Path
 
+from trayline.virtual.modulebuild import softdevice_body
+
 Dep = tuple[int, int, int]
 NO_DEP: Dep = (0, 0, 0)
 
@@ -32,10 +34,16 @@ def build_module(
     prefix_offset: int = 0,
     product: tuple[int, int] = (0xFFFF, 0xFFFF),
     seed: int = 0,
+    body_head: bytes = b"",
 ) -> bytes:
-    """A module of ``prefix_offset + 24 + body + 44`` bytes with valid SHA and CRC."""
+    """A module of ``prefix_offset + 24 + body + 44`` bytes with valid SHA and CRC.
+
+    ``body_head`` replaces the first bytes of the body (a SoftDevice's info
+    structure, a test firmware's banner).
+    """
     vector = bytes((seed + i) & 0xFF for i in range(prefix_offset))
     filler = bytes(((i * 31 + seed * 7 + version) & 0xFF) for i in range(body))
+    filler = body_head + filler[len(body_head) :]
     total = prefix_offset + 24 + body + 40 + 4
     end = start + total - 4
     prefix = struct.pack(
@@ -79,6 +87,9 @@ def boron_set(release_system: int = 4005, bootloader: int = 1101) -> dict[str, b
             dep=(2, 0, 501),
             dep2=(4, 1, 1321),
             body=16384,
+            # Nordic's info structure at 0x3000 (magic, end, firmware ID = module version),
+            # which Device OS and SWD scans read to know the SoftDevice (device-side.md §2.1).
+            body_head=softdevice_body(0x1000, 16384 + 44, 202),
         ),
         "system-part1.bin": build_module(
             platform=13,
