@@ -84,7 +84,7 @@ class DfuSeDevice:
     def _read_descriptors(self) -> None:
         try:
             config = self.dev.get_active_configuration()
-        except Exception:  # a device without an active configuration: set it
+        except usb.core.USBError:  # no active configuration yet: set the first one
             self.dev.set_configuration()
             config = self.dev.get_active_configuration()
         for intf in config:
@@ -128,7 +128,7 @@ class DfuSeDevice:
 
     def select_alt(self, alt: int) -> MemoryLayout:
         if alt not in self.layouts:
-            raise ReadOnlyRegion(
+            raise UsbError(
                 f"no DFU alt setting {alt} (the device offers {sorted(self.layouts)})",
                 device=self.device_id,
             )
