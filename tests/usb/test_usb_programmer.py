@@ -191,3 +191,19 @@ def test_open_through_the_registry_with_a_tray_folder(tmp_path: Path) -> None:
         assert prog.read_device_id() == device_id
         assert isinstance(prog, UsbProgrammer) and prog.set_setup_done() is True
     assert tray.load(device_id).dct[DCT_SETUP_DONE_OFFSET] == 1
+
+
+def test_a_device_of_another_platform_than_the_slot_expects_is_refused(make_bus: MakeBus) -> None:
+    backend, [device] = make_bus("BRN404", device_os="2.3.1")
+    with pytest.raises(
+        ProgrammerError, match=r"slot 7: .*platform 13 \(boron\), the slot expects 26"
+    ):
+        open_usb_programmer(device.device_id, slot="slot 7", platform_id=26, backend=backend)
+
+
+@pytest.mark.parametrize("backend", ["usb", "dfu-util"])
+def test_a_platform_without_usb_ids_is_a_configuration_error(backend: str) -> None:
+    from trayline.programmers.registry import BadBackendOption
+
+    with pytest.raises(BadBackendOption, match="slot 8: .*no USB IDs for platform 32"):
+        open_programmer(backend, "e00fce68aabbccddeeff0011", slot="slot 8", platform_id=32)

@@ -182,6 +182,9 @@ class DfuUtilProgrammer:
 
 
 def open_dfu_util(request: OpenRequest, tool: Tool | None = None) -> Programmer:
+    from trayline.programmers.usb import check_platform_option
+
+    check_platform_option(request, "dfu-util")
     tool = tool or tool_for(SPEC, request)
     tool.resolve()
     device_id = request.probe_id.strip()

@@ -47,6 +47,7 @@ from trayline.core.platforms import (
     USER_PART_COMPAT_ADDRESS,
     USER_PART_GEN3_ADDRESS,
     flash_regions,
+    platform_name,
 )
 from trayline.programmers.base import (
     Capability,
@@ -68,7 +69,7 @@ from trayline.usb.dfuse import DfuSeDevice, ReadOnlyRegion
 from trayline.usb.discovery import find_device, list_devices, wait_for_device
 from trayline.usb.messages import FirmwareModule
 from trayline.usb.results import DeviceGone, UsbError, UsbPermissionDenied
-from trayline.usb.vidpid import UsbMode
+from trayline.usb.vidpid import NORMAL_PIDS, UsbMode, product_for
 
 __all__ = ["BACKENDS", "UsbProgrammer", "open_usb", "open_usb_programmer"]
 
@@ -129,6 +130,7 @@ class UsbProgrammer:
         """Find the device in either mode (DFU first: a blank unit only has the bootloader)."""
         dev = find_device(self.device_id, self.backend, UsbMode.DFU)
         if dev is not None:
+            self._check_platform(dev)
             self._dfu = DfuSeDevice(dev, self.device_id)
             return
         dev = find_device(self.device_id, self.backend, UsbMode.NORMAL)
@@ -137,8 +139,19 @@ class UsbProgrammer:
                 f"no Particle device {self.device_id} on USB (unplugged? udev rules?)",
                 slot=self.slot,
             )
+        self._check_platform(dev)
         self._control = ParticleDevice(dev, self.device_id, backend=self.backend)
         self._control.service.reset(0)
+
+    def _check_platform(self, dev: Any) -> None:
+        product = product_for(int(dev.idVendor), int(dev.idProduct))
+        if product is not None and product.platform_id != self.platform_id:
+            raise ProgrammerError(
+                f"device {self.device_id} is platform {product.platform_id} "
+                f"({platform_name(product.platform_id)}), the slot expects {self.platform_id} "
+                f"({platform_name(self.platform_id)}); nothing was written",
+                slot=self.slot,
+            )
 
     def _normal(self) -> ParticleDevice:
         if self._control is not None:
@@ -306,7 +319,18 @@ def backend_for(request: OpenRequest) -> Any:
         raise BadBackendOption(f"{request.slot}: {exc}") from None
 
 
+def check_platform_option(request: OpenRequest, backend: str) -> None:
+    """Refuse a platform with no Particle USB product ID before touching USB (exit 2)."""
+    if request.platform_id not in NORMAL_PIDS:
+        known = ", ".join(f"{p} ({platform_name(p)})" for p in sorted(NORMAL_PIDS))
+        raise BadBackendOption(
+            f"{request.slot}: backend {backend!r} knows no USB IDs for platform "
+            f"{request.platform_id}; it drives {known}"
+        )
+
+
 def open_usb(request: OpenRequest) -> Programmer:
+    check_platform_option(request, "usb")
     if not request.probe_id.strip():
         raise ProbeNotFound("the usb backend needs the device ID as probe", slot=request.slot)
     backend = backend_for(request)
