@@ -205,5 +205,5 @@ def test_a_device_of_another_platform_than_the_slot_expects_is_refused(make_bus:
 def test_a_platform_without_usb_ids_is_a_configuration_error(backend: str) -> None:
     from trayline.programmers.registry import BadBackendOption
 
-    with pytest.raises(BadBackendOption, match="slot 8: .*no USB IDs for platform 32"):
+    with pytest.raises(BadBackendOption, match=r"slot 8: .*no USB IDs for platform 32"):
         open_programmer(backend, "e00fce68aabbccddeeff0011", slot="slot 8", platform_id=32)
