@@ -64,6 +64,8 @@ class StationOptions:
     operator: str | None = None
     time_scale: float | None = None
     link: str | None = None
+    backend_options: tuple[tuple[str, str], ...] = ()
+    """Extra programmer options (e.g. the virtual backend's ``sync=0`` for benchmarks)."""
 
 
 def read_tray(path: Path) -> dict[str, TrayEntry]:
@@ -124,7 +126,7 @@ class _Opener:
         self.options = options
 
     def __call__(self, device: SlotDevice, slot: SlotSpec, platform_id: int) -> Programmer:
-        extra: dict[str, str] = {}
+        extra: dict[str, str] = dict(self.options.backend_options)
         if self.options.virtual_dir is not None:
             extra["tray"] = str(self.options.virtual_dir)
             if self.options.time_scale is not None:

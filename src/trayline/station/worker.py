@@ -17,6 +17,7 @@ never raises for a unit's problem, so one bad board cannot stop its slot.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ from trayline.programmers.base import (
     VerifyFailed,
 )
 from trayline.settings.line import LineConfig, SlotSpec
-from trayline.station.flow import Status, Step, next_step
+from trayline.station.flow import TERMINAL, Status, Step, next_step
 from trayline.station.lease import LEASE_TTL, abandoned
 from trayline.store.db import Store
 from trayline.store.units import (
@@ -158,8 +159,18 @@ class _Unit:
         self.slot = slot
         self.view = view
         self.ctx = EventContext(work.config.station, slot.name, work.operator)
+        self.leased_at = time.monotonic()
+
+    def renew_lease(self) -> None:
+        """Renew the lease once a quarter of its time has passed (one write, not one per step)."""
+        now = time.monotonic()
+        if now - self.leased_at > LEASE_TTL.total_seconds() / 4:
+            take_lease(self.work.store, self.view.id, self.work.owner, ttl=LEASE_TTL)
+            self.leased_at = now
 
     def advance(self, status: Status, detail: str, **fields: Any) -> None:
+        if status in TERMINAL:
+            fields.update(lease_owner=None, lease_until=None)
         self.view = advance(
             self.work.store,
             self.view.id,
@@ -273,6 +284,7 @@ def _fail(unit: _Unit, reason: str) -> None:
             ctx=unit.ctx,
             detail=reason,
             reason=reason,
+            fields={"lease_owner": None, "lease_until": None},
         )
 
 
@@ -289,7 +301,8 @@ def work_unit(work: UnitWork, slot: SlotSpec, serial: str) -> UnitView | None:
     except LeaseLost:
         return unit_by_serial(work.store, serial)
     finally:
-        release_lease(work.store, view.id, work.owner)
+        if unit.view.lease_owner is not None:  # the last step releases it with its own write
+            release_lease(work.store, view.id, work.owner)
     return unit.view
 
 
@@ -307,7 +320,7 @@ def _run(unit: _Unit) -> None:
             while (nxt := next_step(unit.view.status, setup_done_applies=setup)) is not None:
                 step, to = nxt
                 work.progress(slot.name, serial, str(step))
-                take_lease(work.store, unit.view.id, work.owner, ttl=LEASE_TTL)
+                unit.renew_lease()
                 unit.run_step(step, to, prog, device_id)
     except StepFailed as exc:
         _fail(unit, str(exc))
