@@ -17,6 +17,7 @@ from trayline.settings.env import (
     RATE_LIMIT,
     TOOL_PATHS,
     VIRTUAL_TIME_SCALE,
+    WEB_SECRET,
     EnvVar,
     access_token,
     api_url,
@@ -28,6 +29,7 @@ from trayline.settings.env import (
     rate_limit,
     tool_path,
     virtual_time_scale,
+    web_secret,
 )
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "RATE_LIMIT",
     "TOOL_PATHS",
     "VIRTUAL_TIME_SCALE",
+    "WEB_SECRET",
     "EnvVar",
     "access_token",
     "api_url",
@@ -52,4 +55,5 @@ __all__ = [
     "rate_limit",
     "tool_path",
     "virtual_time_scale",
+    "web_secret",
 ]

@@ -38,6 +38,7 @@ __all__ = [
     "RATE_LIMIT",
     "TOOL_PATHS",
     "VIRTUAL_TIME_SCALE",
+    "WEB_SECRET",
     "EnvVar",
     "access_token",
     "api_url",
@@ -49,6 +50,7 @@ __all__ = [
     "rate_limit",
     "tool_path",
     "virtual_time_scale",
+    "web_secret",
 ]
 
 
@@ -118,6 +120,12 @@ VIRTUAL_TIME_SCALE = EnvVar(
     "`1` (real time)",
     "-",
 )
+WEB_SECRET = EnvVar(
+    "TRAYLINE_WEB_SECRET",
+    "Key that signs `trayline serve` session cookies (a secret: same value on every web worker)",
+    "`.trayline-web-secret` (0600) in the workspace, created on first start",
+    "-",
+)
 
 ENV_VARS: tuple[EnvVar, ...] = (
     DATABASE_URL,
@@ -129,6 +137,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
     LINE_FILE,
     TOOL_PATHS,
     VIRTUAL_TIME_SCALE,
+    WEB_SECRET,
 )
 """Every variable trayline itself reads (tests read their own; docs/configuration.md)."""
 
@@ -211,6 +220,11 @@ def virtual_time_scale(environ: Mapping[str, str] | None = None) -> float | None
             f"{VIRTUAL_TIME_SCALE.name}={value!r}: expected a number >= 0 (e.g. 0, 0.01, 1)"
         )
     return scale
+
+
+def web_secret(environ: Mapping[str, str] | None = None) -> str | None:
+    """``TRAYLINE_WEB_SECRET`` (a secret: never log it), or ``None`` (the workspace file)."""
+    return _value(WEB_SECRET, environ)
 
 
 def tool_path(variable: str, environ: Mapping[str, str] | None = None) -> str | None:
