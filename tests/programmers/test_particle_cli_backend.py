@@ -233,3 +233,15 @@ def test_parsers_directly() -> None:
         ("<no name>", "e00fce68f1c2b3a4d5e6f708", "B SoM, DFU"),
     ]
     assert parse_inspect("Device: x\nPlatform: 13 - Boron\n\nModules\n") == []
+
+
+def test_device_id_without_a_port_comes_from_usb_list(tmp_path: Path) -> None:
+    runner = FakeRunner(["particle_cli/usb-list-two", "particle_cli/usb-list-one"])
+    prog = _prog(tmp_path, runner, port=None)
+    assert prog.read_device_id() == DEVICE
+    prog.probe = ProbeInfo("particle-usb", "e00fce68000000000000abcd")
+    with pytest.raises(
+        ProbeNotFound, match="slot 6: device e00fce68000000000000abcd is not on USB"
+    ):
+        prog.read_device_id()
+    assert runner.argvs == [["usb", "list"], ["usb", "list"]]

@@ -283,8 +283,15 @@ class ParticleCliProgrammer:
         return found
 
     def read_device_id(self) -> DeviceId:
+        """From ``identify`` on the port, else the USB serial number ``usb list`` shows.
+
+        Either way the ID comes from the device, never just from configuration.
+        """
         if self.probe.port:
             return DeviceId.parse(self.identify()["device_id"])
+        listed = parse_usb_list(self._run("usb", "list", timeout=self.timeout).output)
+        if self.probe.probe_id not in [device_id for _, device_id, _ in listed]:
+            raise ProbeNotFound(f"device {self.probe.probe_id} is not on USB", slot=self.slot)
         return DeviceId.parse(self.probe.probe_id)
 
     def read_memory(self, address: int, length: int) -> bytes:

@@ -204,9 +204,15 @@ class Tool:
     record_to: Path | None = None
     """When set, every run's transcript is appended here (see docs: recording a transcript)."""
     runs: list[ToolRun] = field(default_factory=list)
+    _resolved: str | None = field(default=None, init=False, repr=False)
 
     def resolve(self) -> str:
-        """The executable's path; :class:`ToolMissing` says what was tried and how to install."""
+        """The executable's path (looked up once); :class:`ToolMissing` says how to install it."""
+        if self._resolved is None:
+            self._resolved = self._lookup()
+        return self._resolved
+
+    def _lookup(self) -> str:
         explicit = self.executable or self.environ.get(self.spec.env_var)
         if explicit:
             if Path(explicit).is_file() and os.access(explicit, os.X_OK):
