@@ -29,3 +29,10 @@ def open_db(db: str | None, *, migrate: bool = True) -> Store:
         return open_store(db, migrate=migrate)
     except StoreError as exc:
         fail(str(exc), EXIT_STORE)
+
+
+WideOption = typer.Option(
+    False,
+    "--wide",
+    help="Show every column at its natural width (the default fits the terminal, e.g. 80).",
+)

@@ -35,7 +35,9 @@ from rich.table import Table
 from trayline.cli.console import err, fail, out
 from trayline.cli.countdown import countdown
 from trayline.cli.interrupt import Interrupted, exit_interrupted, run_interruptibly
-from trayline.cli.options import EXIT_STORE, DbOption, open_db
+from trayline.cli.options import EXIT_STORE, DbOption, WideOption, open_db
+from trayline.cli.provision_tables import problems_table, report_table, status_table
+from trayline.cli.tables import print_table
 from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.core.ids import GroupName, InvalidIdentifier, ProductRef
 from trayline.inputs import InputError, read_inputs
@@ -462,12 +464,7 @@ def _print_dry_run(
 def _print_problems(rows: list[DeviceReportRow]) -> None:
     if not rows:
         return
-    table = Table(title="Devices not provisioned")
-    for col in ("line", "identifier", "state", "reason"):
-        table.add_column(col)
-    for row in rows[:200]:
-        table.add_row(str(row.line), row.identifier, row.state, row.reason or row.detail or "")
-    out.print(table)
+    print_table(problems_table(rows[:200]))
     if len(rows) > 200:
         out.print(f"… and {len(rows) - 200} more: see `trayline provision report`")
 
@@ -476,46 +473,24 @@ def _print_problems(rows: list[DeviceReportRow]) -> None:
 def status(
     job: int | None = typer.Argument(None, help="Job number (default: list every job)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    wide: bool = WideOption,
     db: str | None = DbOption,
 ) -> None:
     """Show provisioning jobs and how far each got.
 
-    Example: trayline provision status   ·   trayline provision status 3
+    Fits 80 columns (job, product, group, status, ok/failed/all, created); --wide adds the
+    account, cloud and input file.
+
+    Example: trayline provision status   ·   trayline provision status 3 --wide
     """
-    store = open_db(db)
-    summaries = job_summaries(store, job)
-    store.dispose()
+    with open_db(db) as store:
+        summaries = job_summaries(store, job)
     if job is not None and not summaries:
         fail(f"no provisioning job {job}")
     if as_json:
         out.print_json(json.dumps([asdict(s) for s in summaries]))
         return
-    table = Table(title="Provisioning jobs")
-    for col in (
-        "job",
-        "account @ cloud",
-        "product",
-        "group",
-        "status",
-        "devices",
-        "provisioned",
-        "failed",
-        "created",
-    ):
-        table.add_column(col)
-    for s in summaries:
-        table.add_row(
-            str(s.id),
-            f"{s.account or '?'} @ {s.api_url or '(before 0003)'}",
-            s.product,
-            s.group or "",
-            s.status,
-            str(s.devices),
-            str(s.provisioned),
-            str(s.failed),
-            s.created_at,
-        )
-    out.print(table)
+    print_table(status_table(summaries, wide=wide), wide=wide)
     for s in summaries:
         if s.last_error:
             out.print(f"job {s.id}: {s.last_error}", markup=False)
@@ -525,35 +500,27 @@ def status(
 def report(
     job: int = typer.Argument(..., help="Job number (see `trayline provision status`)."),
     fmt: ReportFormat = typer.Option(ReportFormat.table, "--format", help="table, csv or json."),
+    wide: bool = WideOption,
     db: str | None = DbOption,
 ) -> None:
     """Every device of a job with its final state and, for failures, the reason.
 
+    The table fits 80 columns: input line, the full device ID (or the input identifier when
+    the cloud gave none), state and the reason, wrapped. --wide adds the serial, every step
+    and the attempts. CSV and JSON always hold every field.
+
     Example: trayline provision report 3 --format csv > job3.csv
     """
-    store = open_db(db)
-    summaries = job_summaries(store, job)
-    if not summaries:
-        store.dispose()
-        fail(f"no provisioning job {job}")
-    rows = job_report(store, job)
-    store.dispose()
+    with open_db(db) as store:
+        summaries = job_summaries(store, job)
+        if not summaries:
+            fail(f"no provisioning job {job}")
+        rows = job_report(store, job)
     if fmt is ReportFormat.csv:
         typer.echo(render_csv(rows), nl=False)
         return
     if fmt is ReportFormat.json:
         typer.echo(render_json(summaries[0], rows))
         return
-    table = Table(title=f"Job {job}: {summaries[0].product} → {summaries[0].group or '(no group)'}")
-    for col in ("line", "identifier", "device ID", "serial", "state", "reason"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            str(r.line),
-            r.identifier,
-            r.device_id or "",
-            r.serial_number or "",
-            r.state,
-            r.reason or (r.detail if r.state != "provisioned" else "") or "",
-        )
-    out.print(table)
+    title = f"Job {job}: {summaries[0].product} → {summaries[0].group or '(no group)'}"
+    print_table(report_table(title, rows, wide=wide), wide=wide)
