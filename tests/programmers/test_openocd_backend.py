@@ -297,3 +297,14 @@ def test_read_many_is_one_run(tmp_path: Path) -> None:
     assert runner.argvs == [
         [*NRF_BASE, "-c", "mdb 0x00028200 24", "-c", "mdb 0x00030200 24", "-c", "exit"]
     ]
+
+
+def test_verify_uses_verify_image(tmp_path: Path) -> None:
+    ok = RawRun(0, "verified 64 bytes in 0.012s (5.2 KiB/s)\n")
+    bad = load_transcript("openocd/nrf52-verify-failed")
+    runner = FakeRunner([ok, bad])
+    prog = _prog(tmp_path, runner)
+    assert prog.verify(0xB4000, b"\x05" * 64) is True
+    assert prog.verify(0xB4000, b"\x05" * 64) is False
+    path = prog.workdir() / "verify-000b4000.bin"
+    assert runner.argvs[0] == [*NRF_BASE, "-c", f"verify_image {path} 0x000b4000", "-c", "exit"]

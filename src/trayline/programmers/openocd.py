@@ -15,6 +15,7 @@ write (STM32)       ``flash write_image erase unlock FILE ADDR`` (``wrote N byte
                     file``) then ``verify_image FILE ADDR``; connected with SRST asserted
                     (``reset_config srst_only srst_nogate connect_assert_srst``) because
                     Gen 2 Device OS disables SWD
+verify              ``verify_image FILE ADDR`` (``verified N bytes``; ``checksum mismatch``)
 reset               ``reset run``
 recover (policy)    ``nrf52_recover`` / ``stm32f2x unlock 0`` — only with ``allow_unlock``
 ==================  =============================================================
@@ -272,6 +273,23 @@ class OpenOcdProgrammer(MemoryProgrammer):
         if not re.search(r"wrote \d+ bytes from file", run.output):
             raise ToolFailed("openocd did not report the write", slot=self.slot)
         return verify
+
+    def verify(self, address: int, data: bytes) -> bool:
+        """``verify_image FILE ADDR``: OpenOCD checksums on the target, no bulk read-back."""
+        self._check_range(address, len(data))
+        path = self.workdir() / f"verify-{address:08x}.bin"
+        path.write_bytes(data)
+        try:
+            self._guarded(
+                lambda: self._run(
+                    f"verify_image {path} {address:#010x}",
+                    timeout=self.write_timeout,
+                    success=r"verified \d+ bytes",
+                )
+            )
+        except VerifyFailed:
+            return False
+        return True
 
     def _reset(self) -> None:
         self._run("reset run", timeout=self.read_timeout)
