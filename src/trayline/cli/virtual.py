@@ -21,9 +21,11 @@ from typing import Any
 import typer
 
 from trayline.cli.console import err, fail, out
-from trayline.core.modules import function_name
+from trayline.core.modules import function_name, parse_module
 from trayline.core.skus import UnknownSku, get_sku
+from trayline.core.versions import InvalidVersion, SemVer
 from trayline.virtual.device import DeviceMode
+from trayline.virtual.factory import factory_device_os, factory_modules, user_part
 from trayline.virtual.records import TrayFileError
 from trayline.virtual.serial_port import PortServer
 from trayline.virtual.timing import time_scale_from_env
@@ -80,6 +82,57 @@ def tray_command(
     out.print(
         f"{count} virtual {chosen.name} in {tray.folder} (tray.csv, stickers.txt, devices.json)"
     )
+
+
+@app.command("firmware")
+def firmware_command(
+    sku: str = typer.Option(..., "--sku", help="Catalog SKU the modules are built for."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder to write the .bin files into."),
+    device_os: str | None = typer.Option(
+        None, "--device-os", help="Device OS of the system modules (default: the tray's)."
+    ),
+    user_version: int = typer.Option(
+        6, "--user-version", min=1, max=65535, help="Version of the user part."
+    ),
+    test_firmware: bool = typer.Option(
+        False,
+        "--test-firmware",
+        help="Make the user part a test firmware (speaks the station's "
+        "JSON-lines protocol on a virtual device).",
+    ),
+) -> None:
+    """Write a consistent module set for a SKU (rehearsal firmware, real module format).
+
+    Bootloader, SoftDevice (Gen 3), system part(s) and a user part, with valid
+    CRCs, SHA-256s and dependencies, as `trayline firmware bundle create` and
+    virtual devices expect. For rehearsals and tests only: the bodies are not
+    Device OS code, so never flash them to hardware.
+
+    Example: trayline virtual firmware --sku BRN404 --out fw --user-version 7
+    """
+    try:
+        chosen = get_sku(sku)
+        release = SemVer.parse(device_os) if device_os else factory_device_os(chosen)
+        system = factory_modules(chosen.platform_id, release)[:-1]  # all but Tinker
+        user = user_part(
+            chosen.platform_id, release, test_firmware=test_firmware, version=user_version
+        )
+    except UnknownSku as exc:
+        fail(f"--sku: {exc}")
+    except (InvalidVersion, ValueError) as exc:
+        fail(f"--device-os: {exc}")
+    written = []
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for data in [*system, user]:
+            module = parse_module(data)
+            name = f"{(function_name(module.function) or 'module').replace(' ', '-')}"
+            path = out_dir / f"{name}-{module.index}-v{module.version}.bin"
+            path.write_bytes(data)
+            written.append(path.name)
+    except OSError as exc:
+        fail(f"{out_dir}: cannot write ({exc.strerror or exc})")
+    out.print(f"{chosen.name} Device OS {release}: {', '.join(written)} in {out_dir}")
 
 
 def _open_tray(folder: Path) -> Tray:

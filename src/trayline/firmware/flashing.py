@@ -230,6 +230,8 @@ class FlashReport:
     written: list[dict[str, Any]] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     pending: list[dict[str, Any]] = field(default_factory=list)
+    invalidated: list[dict[str, Any]] = field(default_factory=list)
+    """Flash retired so an old image cannot keep running (the 128 KB user part)."""
     bytes_written: int = 0
     seconds: float = 0.0
     device_seconds: float = 0.0
@@ -247,6 +249,7 @@ class FlashReport:
             "written": self.written,
             "skipped": self.skipped,
             "pending": self.pending,
+            "invalidated": self.invalidated,
             "bytes_written": self.bytes_written,
             "seconds": round(self.seconds, 3),
             "verified": self.verified,
@@ -436,6 +439,14 @@ def _execute(
         )
         report.bytes_written += written
         report.device_seconds += secs
+        report.invalidated.append(
+            {
+                "what": "old 128 KB user part",
+                "address": f"{USER_PART_COMPAT_ADDRESS:#010x}",
+                "bytes": written,
+                "reason": "a 256 KB user part at 0xB4000 is ignored while one sits at 0xD4000",
+            }
+        )
     for step in plan:
         described = step.describe()
         if step.action == SKIP:
