@@ -192,3 +192,12 @@ def test_read_many_is_one_command_file(tmp_path: Path) -> None:
         b"\xff\xff",
     ]
     assert _script(runner) == ["mem8 0x000f4200 4", "mem8 0x000b4000 2", "exit"]
+
+
+def test_verify_uses_verifybin(tmp_path: Path) -> None:
+    runner = FakeRunner([RawRun(0, "Verify successful.\n"), "jlink/verify-failed"])
+    prog = _prog(tmp_path, runner)
+    assert prog.verify(0xB4000, b"\x01" * 32) is True
+    assert prog.verify(0xB4000, b"\x01" * 32) is False
+    path = prog.workdir() / "verify-000b4000.bin"
+    assert _script(runner) == [f"verifybin {path} 0x000b4000", "exit"]

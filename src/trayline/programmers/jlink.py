@@ -10,6 +10,7 @@ probes          ``ShowEmuList`` (``J-Link[0]: Connection: USB, Serial number: N,
 device ID       ``mem8 0x10000060 8`` / ``mem8 0x1FFF7A10 12``
 read memory     ``mem8 ADDR N`` up to 256 bytes, else ``savebin FILE ADDR N``
 write           ``h`` / ``loadbin FILE ADDR`` / ``verifybin FILE ADDR``
+verify          ``verifybin FILE ADDR`` (``Verify successful.``)
 reset           ``r`` / ``g``
 ==============  =====================================================================
 
@@ -220,6 +221,23 @@ class JLinkProgrammer(MemoryProgrammer):
         success = r"Verify successful" if verify else r"O\.K\."
         self._run(*commands, timeout=self.write_timeout, success=success)
         return verify
+
+    def verify(self, address: int, data: bytes) -> bool:
+        """``verifybin FILE ADDR``: J-Link compares on its side, no savebin round trip."""
+        self._check_range(address, len(data))
+        path = self.workdir() / f"verify-{address:08x}.bin"
+        path.write_bytes(data)
+        try:
+            self._guarded(
+                lambda: self._run(
+                    f"verifybin {path} {address:#010x}",
+                    timeout=self.write_timeout,
+                    success=r"Verify successful",
+                )
+            )
+        except VerifyFailed:
+            return False
+        return True
 
     def _reset(self) -> None:
         self._run("r", "g", timeout=self.read_timeout)
