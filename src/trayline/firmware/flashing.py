@@ -537,6 +537,7 @@ def _finish(
     modules = [
         {**p.describe(), "done": (p.describe()["function"], p.entry.index) in done} for p in plan
     ]
+    modules += [{**item, "action": "invalidate", "done": True} for item in report.invalidated]
     return finish_flash(
         store,
         record_id,
