@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import csv
+from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
 from trayline.cli.console import fail, out
+from trayline.cli.options import open_db
 from trayline.core.ids import InvalidIdentifier, ProductRef
 from trayline.core.skus import UnknownSku, get_sku
-from trayline.settings.line import ConfigError
+from trayline.settings.line import ConfigError, LineConfig
+from trayline.station.handoff import line_job
 from trayline.station.line import load_line
 from trayline.station.linefile import render_starter
 
@@ -73,4 +77,57 @@ def check_command(config: Path = LineOption) -> None:
         f"{config}: {cfg.sku.name} for product {cfg.product} at station {cfg.station}; "
         f"bundles {cfg.bundles.test} / {cfg.bundles.production}; parts: {parts or 'none'}; "
         f"{len(line.plan.steps)} test steps; slots: {', '.join(s.name for s in cfg.slots)}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LineHandoff:
+    """What ``provision run --from-line`` provisions: the line's policy and its ready units."""
+
+    config: LineConfig
+    product: str
+    input_file: Path
+    group: str
+    naming: bool
+    claim: str
+    claim_user: str | None
+
+
+def line_handoff(config_path: Path, db: str | None) -> LineHandoff:
+    """Read the line, list its ready units into ``handoff/GROUP.csv`` beside the config.
+
+    The file is the job's input (kept: it is what was handed over); a line with
+    no unit waiting is said and the command ends with nothing to do.
+    """
+    try:
+        line = load_line(config_path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            out.print(f"[red]{problem}[/red]")
+        fail(f"{config_path}: {len(exc.problems)} problem(s); nothing done")
+    store = open_db(db)
+    try:
+        spec, inputs = line_job(store, line.config)
+    finally:
+        store.dispose()
+    if not inputs:
+        out.print("no ready units are waiting to be provisioned; nothing to do")
+        raise typer.Exit(0)
+    folder = config_path.parent / "handoff"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{spec.group}.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["Device ID", "Serial Number", "ICCID"])
+        for item in inputs:
+            writer.writerow([item.device_id, item.serial or "", item.iccid or ""])
+    policy = line.config.provisioning
+    return LineHandoff(
+        line.config,
+        str(line.config.product),
+        path,
+        str(spec.group),
+        policy.naming,
+        policy.claim,
+        policy.claim_user,
     )

@@ -35,6 +35,7 @@ from rich.table import Table
 from trayline.cli.console import err, fail, out
 from trayline.cli.countdown import countdown
 from trayline.cli.interrupt import Interrupted, exit_interrupted, run_interruptibly
+from trayline.cli.line import LineOption, line_handoff
 from trayline.cli.options import EXIT_STORE, DbOption, WideOption, open_db
 from trayline.cli.provision_tables import problems_table, report_table, status_table
 from trayline.cli.tables import print_table
@@ -76,6 +77,7 @@ from trayline.reports.provisioning import (
     render_csv,
     render_json,
 )
+from trayline.station.handoff import write_back
 from trayline.store.audit import StoreSerialBudget
 from trayline.store.db import Store, StoreError
 
@@ -153,10 +155,16 @@ class NoticesOnly(NoProgress):
 
 @app.command()
 def run(
-    product: str = typer.Option(..., "--product", help="Product ID or slug."),
-    input_file: Path = typer.Option(
-        ..., "--input", help="Device IDs / serials, one per line, or a tray-list CSV."
+    product: str | None = typer.Option(None, "--product", help="Product ID or slug."),
+    input_file: Path | None = typer.Option(
+        None, "--input", help="Device IDs / serials, one per line, or a tray-list CSV."
     ),
+    from_line: bool = typer.Option(
+        False,
+        "--from-line",
+        help="Provision the line's ready units with trayline.toml's [provisioning] policy.",
+    ),
+    line_config: Path = LineOption,
     group: str | None = typer.Option(None, "--group", help="Device group to add devices to."),
     group_auto: bool = typer.Option(
         False, "--group-auto", help="Group named YYYYMMDD_NNNN (today, device count)."
@@ -199,7 +207,15 @@ def run(
     Example:
       export PARTICLE_ACCESS_TOKEN=...   # or --token-file ~/.particle-token (mode 0600)
       trayline provision run --product my-product --input tray-0042.csv --group-auto
+      trayline provision run --from-line -c trayline.toml
     """
+    handoff = line_handoff(line_config, db) if from_line else None
+    if handoff is not None:
+        product, input_file, group = handoff.product, handoff.input_file, handoff.group
+        name = NameMode.serial if handoff.naming else NameMode.none
+        claim, claim_user = ClaimMode(handoff.claim), handoff.claim_user
+    if product is None or input_file is None:
+        fail("give --product and --input, or --from-line")
     try:
         product_ref = ProductRef.parse(product)
         group_name = GroupName.parse(group) if group is not None else None
@@ -256,6 +272,8 @@ def run(
                 store, token, api_url, limit, spec, devices, options, as_json, wait_for_budget
             )
         )
+        if handoff is not None:
+            write_back(store, handoff.config, ran.outcome.job_id, handoff.group)
         rows = job_report(store, ran.outcome.job_id)
         summary = job_summaries(store, ran.outcome.job_id)[0]
     except Interrupted as exc:
