@@ -223,16 +223,10 @@ def _check_overlaps(placements: Sequence[Placement], problems: list[str]) -> Non
             )
 
 
-def check_bundle(
-    placements: Sequence[Placement], sku: Sku, baseline: Baseline | None = None
-) -> CheckResult:
-    """Every reason not to flash these modules on ``sku``, and the order to flash them in."""
-    result = CheckResult(ordered=flash_order(placements))
-    problems, warnings = result.problems, result.warnings
-    if not placements:
-        problems.append("no modules given")
-        return result
-
+def _check_modules(
+    placements: Sequence[Placement], sku: Sku, problems: list[str], warnings: list[str]
+) -> None:
+    """Integrity, kind, duplicates, platform and address of each module on its own."""
     seen: dict[tuple[int, int], str] = {}
     for p in placements:
         module = p.module
@@ -261,30 +255,18 @@ def check_bundle(
         seen[module.key] = p.name
         _check_platform(p, sku, problems)
         _check_address(p, sku, problems)
-    _check_overlaps(placements, problems)
 
-    # Dependencies: met inside the bundle, or by what the units already carry.
-    available: dict[tuple[int, int], tuple[int, str]] = {}
-    if baseline is not None:
-        for key, version in baseline.modules.items():
-            available[key] = (version, f"baseline Device OS {baseline.device_os}")
-    for p in placements:
-        available[p.module.key] = (p.module.version, p.name)
-    for p in placements:
-        for dep in p.module.dependencies:
-            have = available.get(dep.key)
-            if have is None:
-                hint = "" if baseline else "; add it, or declare --baseline-device-os"
-                problems.append(
-                    f"{p.name}: needs {dep.describe()}, which is neither in the bundle nor "
-                    f"on the units{hint}"
-                )
-            elif have[0] < dep.version:
-                problems.append(
-                    f"{p.name}: needs {dep.describe()}, but {have[1]} provides version {have[0]}"
-                )
 
-    # Device OS: the bundle's system part, else what the units already run.
+def _check_device_os(
+    placements: Sequence[Placement],
+    sku: Sku,
+    baseline: Baseline | None,
+    available: dict[tuple[int, int], tuple[int, str]],
+    result: CheckResult,
+) -> None:
+    """The bundle's Device OS (its system part, else the baseline) against the SKU's minimum."""
+    problems = result.problems
+
     systems = [p for p in placements if p.module.function == ModuleFunction.SYSTEM_PART]
     versions = {p.module.version for p in systems}
     if len(versions) > 1:
@@ -317,4 +299,41 @@ def check_bundle(
             "the bundle has no system part and no --baseline-device-os: trayline cannot check "
             f"the Device OS against {sku.name}'s minimum {sku.min_device_os}"
         )
+
+
+def check_bundle(
+    placements: Sequence[Placement], sku: Sku, baseline: Baseline | None = None
+) -> CheckResult:
+    """Every reason not to flash these modules on ``sku``, and the order to flash them in."""
+    result = CheckResult(ordered=flash_order(placements))
+    problems, warnings = result.problems, result.warnings
+    if not placements:
+        problems.append("no modules given")
+        return result
+
+    _check_modules(placements, sku, problems, warnings)
+    _check_overlaps(placements, problems)
+
+    # Dependencies: met inside the bundle, or by what the units already carry.
+    available: dict[tuple[int, int], tuple[int, str]] = {}
+    if baseline is not None:
+        for key, version in baseline.modules.items():
+            available[key] = (version, f"baseline Device OS {baseline.device_os}")
+    for p in placements:
+        available[p.module.key] = (p.module.version, p.name)
+    for p in placements:
+        for dep in p.module.dependencies:
+            have = available.get(dep.key)
+            if have is None:
+                hint = "" if baseline else "; add it, or declare --baseline-device-os"
+                problems.append(
+                    f"{p.name}: needs {dep.describe()}, which is neither in the bundle nor "
+                    f"on the units{hint}"
+                )
+            elif have[0] < dep.version:
+                problems.append(
+                    f"{p.name}: needs {dep.describe()}, but {have[1]} provides version {have[0]}"
+                )
+
+    _check_device_os(placements, sku, baseline, available, result)
     return result
