@@ -47,6 +47,7 @@ class Unit(Base):
     expected_device_id: Mapped[str | None] = mapped_column(String(24))
     firmware: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     cloud: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    batch: Mapped[str | None] = mapped_column(String(64), index=True)  # 0007: shipment
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
