@@ -14,12 +14,14 @@ loopback with a fixed latency and a rate limit scaled down from the real
   time × N (printed as such).
 
 Printed: wall time, requests, requests per device, 429s, share of the rate limit
-used while the job was rate-bound (the rename step), the speed-up, and the peak
-RSS of a separate ``trayline provision run`` process provisioning ``--memory-devices``
-devices.
+used while the job was rate-bound (the rename step), the speed-up, the whole
+job's wall time against the rate-limit floor (requests ÷ limit; also for
+``--floor-devices`` devices, 10,000 by default, at ``--floor-rate-limit``), and
+the peak RSS of a separate ``trayline provision run`` process provisioning
+``--memory-devices`` devices.
 
     .venv/bin/python benchmarks/provision.py                  # the targets' settings
-    .venv/bin/python benchmarks/provision.py --devices 200 --memory-devices 0   # quick
+    .venv/bin/python benchmarks/provision.py --devices 200 --memory-devices 0 --floor-devices 0
 """
 
 from __future__ import annotations
@@ -40,9 +42,9 @@ from trayline.inputs import parse_inputs
 from trayline.particle.auth import AccessToken
 from trayline.particle.client import ParticleClient
 from trayline.particle.emulator import EmulatorConfig, create_app, serve_in_background
-from trayline.particle.ratelimit import RateLimit, RateLimiter
+from trayline.particle.ratelimit import HostWindow, RateLimit, RateLimiter
 from trayline.provisioning.engine import EngineOptions, open_job, run_job
-from trayline.provisioning.journal import JobSpec
+from trayline.provisioning.journal import CloudIdentity, JobSpec
 from trayline.provisioning.plan import Step
 from trayline.store.db import open_store
 
@@ -74,12 +76,20 @@ class StepClock:
         took = time.perf_counter() - self.started[step]
         self.seconds[step] = self.seconds.get(step, 0.0) + took
 
+    def notice(self, message: str) -> None:
+        print(message)
+
 
 def counters(url: str) -> dict[str, object]:
     return httpx.get(f"{url}/_emulator/state").json()["counters"]  # type: ignore[no-any-return]
 
 
 def run_trayline(n: int, latency: float, limit: RateLimit, concurrency: int) -> dict[str, float]:
+    """A whole job as ``provision run`` does it: the account lookup, the job, every step.
+
+    The wall time runs from the first request (the account lookup) to the job's
+    end; the floor is what the rate limit alone allows: requests ÷ (requests/s).
+    """
     app, token, made = make_cloud(
         EmulatorConfig(seed=1, latency_ms=latency, rate_limit=(limit.requests, limit.seconds)), n
     )
@@ -89,20 +99,24 @@ def run_trayline(n: int, latency: float, limit: RateLimit, concurrency: int) -> 
         store = open_store(f"sqlite:///{Path(tmp) / 'bench.db'}")
         spec = JobSpec(str(PRODUCT), "bench", False, True, "none", None, "tray.txt")
         options = EngineOptions(concurrency=concurrency)
-        journal, _ = open_job(store, spec, devices, options)
         clock = StepClock()
 
         async def go():  # type: ignore[no-untyped-def]
             async with ParticleClient(
                 AccessToken(token),
                 base_url=url,
-                limiter=RateLimiter(limit),
+                limiter=RateLimiter(limit, host=HostWindow.for_cloud(url, Path(tmp))),
                 max_connections=concurrency,
             ) as client:
-                return await run_job(client, journal, options, clock)
+                identity = CloudIdentity(url, await client.whoami())
+                journal, _ = await asyncio.to_thread(
+                    open_job, store, spec, identity, devices, options
+                )
+                outcome = await run_job(client, journal, options, clock)
+                return outcome, client.requests_sent
 
         started = time.perf_counter()
-        outcome = asyncio.run(go())
+        outcome, requests = asyncio.run(go())
         wall = time.perf_counter() - started
         seen = counters(url)
         store.dispose()
@@ -111,12 +125,15 @@ def run_trayline(n: int, latency: float, limit: RateLimit, concurrency: int) -> 
     assert isinstance(by_status, dict)
     name_requests = outcome.by_step.get("name", 0)
     name_seconds = clock.seconds.get(Step.NAME, 0.0)
+    floor = requests / limit.per_second
     return {
         "wall": wall,
-        "requests": outcome.requests,
-        "per_device": outcome.requests / n,
+        "requests": requests,
+        "per_device": requests / n,
         "429s": by_status.get("429", 0),
         "rate_used": (name_requests / name_seconds) / limit.per_second if name_seconds else 0.0,
+        "floor": floor,
+        "of_floor": floor / wall,
     }
 
 
@@ -199,6 +216,13 @@ def main() -> None:
     parser.add_argument("--rate-limit", default="200/1", help="scaled-down REQUESTS/SECONDS")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--memory-devices", type=int, default=10_000)
+    parser.add_argument(
+        "--floor-devices",
+        type=int,
+        default=10_000,
+        help="devices for the whole-job-against-the-rate-limit-floor run (0 = skip)",
+    )
+    parser.add_argument("--floor-rate-limit", default="400/1", help="its scaled-down limit")
     args = parser.parse_args()
     limit = RateLimit.parse(args.rate_limit)
     n = args.devices
@@ -229,6 +253,19 @@ def main() -> None:
         f"rate used  {ours['rate_used']:.1%} while rate-bound (target >= 90%); "
         f"429s: {ours['429s']:.0f} (target 0)"
     )
+    print(
+        f"whole job  {ours['wall']:.2f} s against a floor of {ours['floor']:.2f} s "
+        f"(requests / limit): {ours['of_floor']:.1%} of the floor"
+    )
+    if args.floor_devices:
+        floor_limit = RateLimit.parse(args.floor_rate_limit)
+        big = run_trayline(args.floor_devices, args.latency_ms, floor_limit, args.concurrency)
+        print(
+            f"floor run  {args.floor_devices} devices at {floor_limit} with naming: "
+            f"{big['wall']:.1f} s, floor {big['floor']:.1f} s = {big['of_floor']:.1%} of the "
+            f"floor (target >= 90%); {big['per_device']:.4f} requests/device (target <= 1.02); "
+            f"{big['429s']:.0f} x 429 (target 0)"
+        )
     if args.memory_devices:
         mb = peak_memory(args.memory_devices)
         print(

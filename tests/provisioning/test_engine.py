@@ -234,3 +234,13 @@ async def test_job_stopped_stops_the_run_and_keeps_the_journal(store: Store) -> 
     assert outcome.exit_code == 3
     assert outcome.stopped is not None and "--claim import" in outcome.stopped
     assert all(d.product_id == PRODUCT for d in devices), "the import before the stop is kept"
+
+
+async def test_a_cloud_that_caps_the_page_size_is_still_read_whole(store: Store) -> None:
+    """Listings ask for 1000 per page; a cloud serving 25 is followed by its total_pages."""
+    cloud = make_cloud(EmulatorConfig(seed=8, max_per_page=25))
+    devices = cloud.app.cloud.make_devices("BRN404", 120)
+    lines = [d.id for d in devices[:60]] + [d.serial_number for d in devices[60:]]
+    outcome = await provision(cloud, store, lines, options=EngineOptions(chunk=100))
+    assert outcome.counts["provisioned"] == 120
+    assert all(d.name == d.serial_number and d.groups for d in devices)

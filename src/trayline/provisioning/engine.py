@@ -84,7 +84,10 @@ class EngineOptions:
     chunk: int = 500
     group_chunk: int = 500
     concurrency: int = 32
-    page_size: int = 100
+    page_size: int = 1000
+    """Devices per listing page. The API's maximum is UNCONFIRMED (spec §8.2): paging follows
+    the ``total_pages`` the first answer gives, so a cloud that caps the size silently is read
+    whole, and one that refuses the size with a 400 is asked again at 100 per page."""
     verify_rounds: int = 3
     diagnose: int = 10
     group_description: str = "added by trayline"

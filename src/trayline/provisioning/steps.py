@@ -262,9 +262,7 @@ async def _listing(ctx: StepContext, groups: Sequence[str]) -> dict[str, Listed]
 
     The first page says how many there are; the rest are fetched concurrently.
     """
-    first = await ctx.client.list_product_devices(
-        ctx.product, groups=groups, per_page=ctx.page_size
-    )
+    first = await _first_page(ctx, groups)
     pages: list[DevicePage] = [first]
 
     async def fetch(n: int) -> None:
@@ -286,6 +284,24 @@ async def _listing(ctx: StepContext, groups: Sequence[str]) -> dict[str, Listed]
     return index
 
 
+SAFE_PAGE_SIZE = 100
+
+
+async def _first_page(ctx: StepContext, groups: Sequence[str]) -> DevicePage:
+    """The listing's first page; a cloud that refuses the page size gets the safe one."""
+    try:
+        return await ctx.client.list_product_devices(
+            ctx.product, groups=groups, per_page=ctx.page_size
+        )
+    except BadRequest:
+        if ctx.page_size <= SAFE_PAGE_SIZE:
+            raise
+        ctx.page_size = SAFE_PAGE_SIZE
+        return await ctx.client.list_product_devices(
+            ctx.product, groups=groups, per_page=ctx.page_size
+        )
+
+
 def _job_groups(ctx: StepContext) -> tuple[str, ...]:
     return (ctx.group,) if ctx.group else ()
 
@@ -297,7 +313,7 @@ async def step_locate(ctx: StepContext, devices: tuple[DeviceState, ...]) -> Non
     whole; else each serial is looked up with the listing's ``serialNumber``
     filter. The 50-per-hour serial endpoint is never used for this.
     """
-    first = await ctx.client.list_product_devices(ctx.product, per_page=ctx.page_size)
+    first = await _first_page(ctx, ())
     found: dict[str, Listed] = {}
     if first.total_pages <= len(devices) or any(d.id_kind != "serial number" for d in devices):
         found = await _listing(ctx, ())

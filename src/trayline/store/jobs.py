@@ -299,16 +299,32 @@ def set_job(store: Store, job_id: int, **fields: Any) -> None:
         set_job_op(job_id, **fields)(session)
 
 
-def mark_op(keys: Sequence[int], column: str, status: str) -> Op:
-    """One step's status on many devices; marking ``sent`` (the intent) counts an attempt."""
-    if column not in STEP_COLUMNS:
-        raise ValueError(f"not a step column: {column}")
-    ids = list(keys)
+@dataclass(frozen=True)
+class MarkOp:
+    """One step's status on many devices; marking ``sent`` (the intent) counts an attempt.
 
-    def op(session: Session) -> None:
-        values: dict[str, Any] = {column: status, "updated_at": datetime.now(UTC)}
-        if status == "sent":
+    Mergeable: the writer combines every ``MarkOp`` of one commit with the same
+    column and status into one statement (a rate-bound job marks one device per
+    request; one statement per request would cost more CPU than the request).
+    """
+
+    keys: tuple[int, ...]
+    column: str
+    status: str
+
+    @property
+    def merge_key(self) -> tuple[str, ...]:
+        return ("mark", self.column, self.status)
+
+    @classmethod
+    def combine(cls, ops: Sequence[MarkOp]) -> MarkOp:
+        return cls(tuple(k for op in ops for k in op.keys), ops[0].column, ops[0].status)
+
+    def __call__(self, session: Session) -> None:
+        values: dict[str, Any] = {self.column: self.status, "updated_at": datetime.now(UTC)}
+        if self.status == "sent":
             values["attempts"] = ProvisioningDevice.attempts + 1
+        ids = list(self.keys)
         for start in range(0, len(ids), _CHUNK):
             session.execute(
                 update(ProvisioningDevice)
@@ -316,29 +332,43 @@ def mark_op(keys: Sequence[int], column: str, status: str) -> Op:
                 .values(**values)
             )
 
-    return op
+
+def mark_op(keys: Sequence[int], column: str, status: str) -> MarkOp:
+    if column not in STEP_COLUMNS:
+        raise ValueError(f"not a step column: {column}")
+    return MarkOp(tuple(keys), column, status)
 
 
-def update_devices_op(rows: Sequence[Mapping[str, Any]]) -> Op:
-    """Per-device updates: each mapping has ``id`` and the columns to set."""
-    for row in rows:
-        unknown = set(row) - DEVICE_FIELDS - {"id"}
-        if unknown:
-            raise ValueError(f"not a device field: {sorted(unknown)}")
-    batch = [dict(row) for row in rows]
+@dataclass(frozen=True)
+class UpdateOp:
+    """Per-device updates (each row has ``id`` and the columns to set); mergeable."""
 
-    def op(session: Session) -> None:
-        if not batch:
+    rows: tuple[Mapping[str, Any], ...]
+
+    merge_key = ("update",)
+
+    @classmethod
+    def combine(cls, ops: Sequence[UpdateOp]) -> UpdateOp:
+        return cls(tuple(row for op in ops for row in op.rows))
+
+    def __call__(self, session: Session) -> None:
+        if not self.rows:
             return
         now = datetime.now(UTC)
-        # Executemany needs one set of keys per statement: group rows by their keys.
+        # One executemany per set of keys; rows for one device keep their order.
         by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in batch:
+        for row in self.rows:
             by_shape.setdefault(tuple(sorted(row)), []).append({**row, "updated_at": now})
         for shaped in by_shape.values():
             session.execute(update(ProvisioningDevice), shaped)
 
-    return op
+
+def update_devices_op(rows: Sequence[Mapping[str, Any]]) -> UpdateOp:
+    for row in rows:
+        unknown = set(row) - DEVICE_FIELDS - {"id"}
+        if unknown:
+            raise ValueError(f"not a device field: {sorted(unknown)}")
+    return UpdateOp(tuple(dict(row) for row in rows))
 
 
 def event_op(kind: str, message: str, data: Mapping[str, Any], source: str = "provision") -> Op:
@@ -356,16 +386,26 @@ def add_event(
         event_op(kind, message, data, source)(session)
 
 
-def call_rows_op(rows: Sequence[Mapping[str, Any]]) -> Op:
+@dataclass(frozen=True)
+class CallsOp:
     """Audit-log rows (see :class:`~trayline.store.models.CloudCall`), in the same commit as
     the results they explain: nothing answered before a commit is missing from the log."""
-    batch = [dict(row) for row in rows]
 
-    def op(session: Session) -> None:
-        if batch:
-            session.execute(insert(CloudCall), batch)
+    rows: tuple[Mapping[str, Any], ...]
 
-    return op
+    merge_key = ("calls",)
+
+    @classmethod
+    def combine(cls, ops: Sequence[CallsOp]) -> CallsOp:
+        return cls(tuple(row for op in ops for row in op.rows))
+
+    def __call__(self, session: Session) -> None:
+        if self.rows:
+            session.execute(insert(CloudCall), [dict(row) for row in self.rows])
+
+
+def call_rows_op(rows: Sequence[Mapping[str, Any]]) -> CallsOp:
+    return CallsOp(tuple(dict(row) for row in rows))
 
 
 # -- the lease ----------------------------------------------------------------------------------

@@ -6,7 +6,8 @@ requests that were on the wire. Committing each answer on its own would spend
 the job in fsyncs; committing every hundred loses a hundred answers to a kill.
 The writer takes the middle road the databases themselves take — *group
 commit*: operations queue up, and a thread commits whatever has queued, every
-``interval`` seconds at most (20 ms by default), in one transaction.
+``interval`` seconds at most (20 ms by default), in one transaction, with
+operations of one kind combined into one statement.
 
 The event loop only puts operations on a queue. :meth:`StoreWriter.submit`
 returns a future for callers that must know their write is durable before they
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -33,6 +35,29 @@ __all__ = ["StoreWriter"]
 
 Op = Callable[[Session], None]
 _STOP = object()
+
+
+def _merged(ops: list[Op]) -> list[Op]:
+    """The batch with mergeable operations combined: one statement per kind, not per request.
+
+    An operation is mergeable when it has a ``merge_key`` and a ``combine``
+    classmethod (the jobs repository's marks, device updates and call rows).
+    Combined operations run first, in the order their kinds first appear, then
+    the others in their own order. Within one commit the engine never queues a
+    result before the intent of the same device and step, so this order is safe.
+    """
+    groups: dict[tuple[str, ...], list[Any]] = {}
+    rest: list[Op] = []
+    for op in ops:
+        key = getattr(op, "merge_key", None)
+        if key is None:
+            rest.append(op)
+        else:
+            groups.setdefault(key, []).append(op)
+    combined: list[Op] = [
+        group[0] if len(group) == 1 else type(group[0]).combine(group) for group in groups.values()
+    ]
+    return combined + rest
 
 
 class StoreWriter:
@@ -106,7 +131,7 @@ class StoreWriter:
         if self.error is None:
             try:
                 with self._store.session() as session:
-                    for op, _ in batch:
+                    for op in _merged([op for op, _ in batch]):
                         op(session)
                 self.commits += 1
             except StoreError as exc:
