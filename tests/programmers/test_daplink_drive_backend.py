@@ -43,8 +43,7 @@ class FakeDrive(threading.Thread):
     def run(self) -> None:
         while not self.stop.is_set():
             hexes = list(self.mount.glob("*.HEX")) if self.mount.exists() else []
-            if hexes:
-                time.sleep(0.02)
+            if hexes and hexes[0].read_bytes().endswith(b":00000001FF\n"):  # fully copied
                 self.received.append(hexes[0].read_bytes())
                 # The drive disconnects at once (a rename, not a file-by-file delete).
                 gone = self.mount.with_name(self.mount.name + ".gone")

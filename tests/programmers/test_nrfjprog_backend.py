@@ -150,3 +150,13 @@ def test_parsers() -> None:
     assert parse_ids(load_transcript("nrfjprog/ids-two").stdout) == ["1050385234", "1050067714"]
     with pytest.raises(ValueError, match="printed 8 bytes, 12"):
         parse_memrd("0x10000060: F0123C8A 5B1EC277   |.<..w..[|\n", 0x10000060, 12)
+
+
+def test_verify_alone(tmp_path: Path) -> None:
+    ok = RawRun(0, "[ #################### ]   0.020s | Verify file - Done verifying\n")
+    runner = FakeRunner([ok, "nrfjprog/verify-failed"])
+    prog = _prog(tmp_path, runner)
+    assert prog.verify(0xD4000, b"\x01" * 32) is True
+    assert prog.verify(0xD4000, b"\x01" * 32) is False
+    hex_path = prog.workdir() / "verify-000d4000.hex"
+    assert runner.argvs[0] == ["-f", "NRF52", "-s", SNR, "--verify", str(hex_path)]

@@ -9,6 +9,7 @@ read memory        ``--memrd ADDR --n N`` (word reads; address and length are
                    widened to 4-byte alignment and the extra bytes dropped)
 write              ``--program FILE.hex --sectorerase [--verify]`` — nrfjprog takes
                    Intel HEX only, so the module is wrapped in a hex first
+verify             ``--verify FILE.hex`` (on its own: compare only)
 reset              ``--reset``
 recover (policy)   ``--recover`` (CTRL-AP ERASEALL: erases flash *and* UICR) —
                    only with the slot's ``allow_unlock``
@@ -106,6 +107,7 @@ ERRORS: tuple[ErrorPattern, ...] = (
 _MEMRD_LINE = re.compile(r"^0x([0-9A-Fa-f]{8}):\s+((?:[0-9A-Fa-f]{8}\s*)+)", re.MULTILINE)
 _IDS_LINE = re.compile(r"^\s*(\d{6,12})\s*$", re.MULTILINE)
 _PROGRAM_OK = r"Verified OK|Done verifying|Done programming|Programming device\."
+_VERIFY_OK = r"Verified OK|Done verifying"
 
 
 def parse_memrd(output: str, address: int, length: int) -> bytes:
@@ -188,6 +190,21 @@ class NrfjprogProgrammer(MemoryProgrammer):
             args.append("--verify")
         self._run(*args, timeout=self.write_timeout, success=_PROGRAM_OK)
         return verify
+
+    def verify(self, address: int, data: bytes) -> bool:
+        """``--verify FILE.hex`` on its own: nrfjprog compares the device with the file."""
+        self._check_range(address, len(data))
+        hex_path = self.workdir() / f"verify-{address:08x}.hex"
+        hex_path.write_text(encode_hex_records(address, data), encoding="ascii")
+        try:
+            self._guarded(
+                lambda: self._run(
+                    "--verify", str(hex_path), timeout=self.write_timeout, success=_VERIFY_OK
+                )
+            )
+        except VerifyFailed:
+            return False
+        return True
 
     def _reset(self) -> None:
         self._run("--reset", timeout=self.read_timeout)
