@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.table import Table
 
 from trayline.cli.console import EXIT_USAGE, err, fail, out
-from trayline.cli.options import DbOption, open_db
+from trayline.cli.firmware_tables import bundle_list_table, bundle_table, inspect_table
+from trayline.cli.options import DbOption, WideOption, open_db
+from trayline.cli.tables import print_table
 from trayline.core.manifest import BundleInfo
 from trayline.core.modules import ModuleError, parse_module
 from trayline.core.skus import UnknownSku, get_sku
@@ -67,20 +68,17 @@ def _inspect_one(path: Path) -> dict[str, Any]:
     return {"file": str(path), **module.to_dict()}
 
 
-def _dep_text(dep: dict[str, int]) -> str:
-    if dep["module_function"] == 0:
-        return "-"
-    return f"{dep['module_function']}.{dep['module_index']}>={dep['module_version']}"
-
-
 @app.command("inspect")
 def inspect_command(
     files: list[Path] = typer.Argument(..., help="Module binaries (.bin)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per file."),
+    wide: bool = WideOption,
 ) -> None:
     """Show what is inside Particle module binaries: platform, function, version, addresses,
     dependencies, Device OS, CRC and SHA-256 checks.
 
+    The table fits 80 columns (file name, platform, module, version, Device OS, CRC);
+    --wide adds the full path, start address and dependencies; --json holds everything.
     Exits 1 if any file is not a readable module (it is listed with an "error" field).
 
     Example: trayline firmware inspect --json boron-system-part1@6.1.1.bin tinker.bin
@@ -90,29 +88,7 @@ def inspect_command(
     if as_json:
         typer.echo(json.dumps(results, indent=2))
         raise typer.Exit(EXIT_FIRMWARE if failed else 0)
-    table = Table(title="Particle modules")
-    for col in ("file", "platform", "module", "version", "Device OS", "address", "deps", "CRC"):
-        table.add_column(col)
-    for r in results:
-        if "error" in r:
-            table.add_row(r["file"], "", "[red]not readable (below)[/red]", "", "", "", "", "")
-            continue
-        needs = r["requires_device_os"]
-        device_os = r["device_os"] or (f"needs {needs}" if needs else "")
-        crc = "ok" if r["crc_ok"] else "[red]BAD[/red]"
-        if r["crc_ok"] and not r["sha256_ok"]:
-            crc += " (SHA differs)" if not r["sha256_authoritative"] else " [red](SHA BAD)[/red]"
-        table.add_row(
-            r["file"],
-            f"{r['platform_name']} ({r['platform_id']})",
-            f"{r['module_function_name']} {r['module_index']}",
-            str(r["module_version"]),
-            device_os,
-            f"{r['module_start_address']:#010x}",
-            f"{_dep_text(r['dependency'])} {_dep_text(r['dependency2'])}".strip(),
-            crc,
-        )
-    out.print(table)
+    print_table(inspect_table(results, wide=wide), wide=wide)
     for r in results:
         if "error" in r:
             err.print(f"[red]error:[/red] {r['file']}: {r['error']}")
@@ -120,26 +96,15 @@ def inspect_command(
         raise typer.Exit(EXIT_FIRMWARE)
 
 
-def _print_bundle(info: BundleInfo) -> None:
+def _print_bundle(info: BundleInfo, *, wide: bool = False) -> None:
+    out.print(f"[bold]{info.name}[/bold]")
     out.print(
-        f"[bold]{info.name}[/bold]  {info.role} bundle for {info.sku} (line {info.line}), "
+        f"{info.role} bundle for {info.sku} (line {info.line}), "
         f"Device OS {info.device_os or 'unknown'}"
         + (f", units arrive with {info.baseline_device_os}" if info.baseline_device_os else "")
     )
-    out.print(f"digest {info.digest}")
-    table = Table()
-    for col in ("#", "file", "module", "address", "size", "file SHA-256"):
-        table.add_column(col)
-    for e in info.entries:
-        table.add_row(
-            str(e.position + 1),
-            e.file_name,
-            e.label(),
-            f"{e.address:#010x}" + (" (prefix dropped)" if e.skip else ""),
-            str(e.size),
-            e.file_sha256[:16] + "…",
-        )
-    out.print(table)
+    out.print(f"digest {info.digest}")  # 71 characters: one line in 80 columns
+    print_table(bundle_table(info, wide=wide), wide=wide)
     for warning in info.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
 
@@ -209,9 +174,10 @@ def bundle_create(
 @bundle_app.command("list")
 def bundle_list(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    wide: bool = WideOption,
     db: str | None = DbOption,
 ) -> None:
-    """List stored bundles.
+    """List stored bundles (--wide adds the line and the full digest).
 
     Example: trayline firmware bundle list --json
     """
@@ -220,30 +186,17 @@ def bundle_list(
     if as_json:
         typer.echo(json.dumps([b.to_dict() for b in bundles], indent=2))
         return
-    table = Table(title="Firmware bundles")
-    for col in ("name", "SKU", "line", "role", "Device OS", "modules", "digest", "created"):
-        table.add_column(col)
-    for b in bundles:
-        table.add_row(
-            b.name,
-            b.sku,
-            b.line,
-            b.role,
-            b.device_os or "?",
-            str(len(b.entries)),
-            b.digest[:12],
-            b.created_at.strftime("%Y-%m-%d %H:%M"),
-        )
-    out.print(table)
+    print_table(bundle_list_table(bundles, wide=wide), wide=wide)
 
 
 @bundle_app.command("show")
 def bundle_show(
     name: str = typer.Argument(..., help="Bundle name."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    wide: bool = WideOption,
     db: str | None = DbOption,
 ) -> None:
-    """Show one bundle's manifest in flashing order.
+    """Show one bundle's manifest in flashing order (--wide adds each file's SHA-256).
 
     Example: trayline firmware bundle show prod-6.1.1
     """
@@ -255,7 +208,7 @@ def bundle_show(
     if as_json:
         typer.echo(json.dumps(info.to_dict(), indent=2))
         return
-    _print_bundle(info)
+    _print_bundle(info, wide=wide)
 
 
 @bundle_app.command("verify")

@@ -25,7 +25,7 @@ from rich.table import Table
 
 from trayline.cli.console import out
 
-__all__ = ["id_column", "new_table", "print_table", "text_column"]
+__all__ = ["fixed_column", "id_column", "new_table", "print_table", "text_column"]
 
 _MEASURE_WIDTH = 100_000
 
@@ -51,6 +51,11 @@ def id_column(table: Table, header: str, width: int, *, justify: JustifyMethod =
         overflow="fold",
         justify=justify,
     )
+
+
+def fixed_column(table: Table, header: str, width: int) -> None:
+    """A column of exactly ``width`` that wraps: short texts with a known longest case."""
+    table.add_column(header, width=max(width, len(header)), overflow="fold")
 
 
 def text_column(table: Table, header: str, *, min_width: int = 12) -> None:
