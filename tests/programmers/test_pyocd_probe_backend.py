@@ -232,3 +232,20 @@ def test_the_names_exist_in_the_installed_pyocd() -> None:
     from pyocd.core.options import OPTIONS_INFO
 
     assert {"auto_unlock", "connect_mode", "frequency"} <= set(OPTIONS_INFO)
+
+
+def test_probe_timeout_is_device_not_answering() -> None:
+    from trayline.programmers.base import DeviceNotAnswering
+
+    class TimeoutError(Exception):  # noqa: A001 - the name pyocd.core.exceptions uses
+        pass
+
+    rig = Rig()
+    with _open(rig) as prog:
+
+        def stuck(addr: int, size: int) -> list[int]:
+            raise TimeoutError("Timeout waiting for probe response")
+
+        rig.target.read_memory_block8 = stuck  # type: ignore[method-assign]
+        with pytest.raises(DeviceNotAnswering, match="slot 8: pyOCD read .*: TimeoutError"):
+            prog.read_memory(0x30000, 16)
