@@ -2,8 +2,8 @@
 
 Each command group lives in its own module (``cli/cloud.py``, ``cli/provision.py``,
 ``cli/firmware.py`` …) and exposes a Typer ``app``; this module only mounts them.
-Errors a person can act on are raised as :class:`~trayline.cli.console.UserError`
-and shown as one red line with no traceback.
+Errors a person can act on are reported with :func:`~trayline.cli.console.fail`:
+one red line on stderr, no traceback, and the command's documented exit code.
 """
 
 from __future__ import annotations
