@@ -237,7 +237,7 @@ def test_the_names_exist_in_the_installed_pyocd() -> None:
 def test_probe_timeout_is_device_not_answering() -> None:
     from trayline.programmers.base import DeviceNotAnswering
 
-    class TimeoutError(Exception):  # noqa: A001 - the name pyocd.core.exceptions uses
+    class TimeoutError(Exception):  # the class name pyocd.core.exceptions uses
         pass
 
     rig = Rig()
@@ -247,5 +247,5 @@ def test_probe_timeout_is_device_not_answering() -> None:
             raise TimeoutError("Timeout waiting for probe response")
 
         rig.target.read_memory_block8 = stuck  # type: ignore[method-assign]
-        with pytest.raises(DeviceNotAnswering, match="slot 8: pyOCD read .*: TimeoutError"):
+        with pytest.raises(DeviceNotAnswering, match=r"slot 8: pyOCD read .*: TimeoutError"):
             prog.read_memory(0x30000, 16)
