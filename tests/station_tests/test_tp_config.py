@@ -71,6 +71,8 @@ M = {"name": "power", "kind": "measure", "measurements": [{"name": "vbat", "low"
     [
         ([], "test_plan", "expected a table, got an array"),
         ({"stepz": []}, "test_plan.stepz", "unknown key"),
+        ({"a\nb": 1}, 'test_plan."a\\nb"', "unknown key"),
+        ({"instruments": {"my dmm": {}}}, 'test_plan.instruments."my dmm"', "letters, digits"),
         ({"steps": {"a": 1}}, "test_plan.steps", "array of tables"),
         ({"timeout_s": 0}, "test_plan.timeout_s", "more than 0"),
         ({"timeout_s": "5"}, "test_plan.timeout_s", "expected a number"),

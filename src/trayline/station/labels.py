@@ -28,6 +28,7 @@ the key path)::
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 from collections.abc import Mapping
@@ -167,7 +168,8 @@ def parse_label_config(data: object, path: str = "label") -> LabelConfig:
         raise LabelError(f"{path}: expected a table")
     for key in data:
         if key not in _LABEL_KEYS:
-            raise LabelError(f"{path}.{key}: unknown key (known: {', '.join(sorted(_LABEL_KEYS))})")
+            where = f"{path}.{key}" if key.isidentifier() else f"{path}.{json.dumps(key)}"
+            raise LabelError(f"{where}: unknown key (known: {', '.join(sorted(_LABEL_KEYS))})")
     printer = data.get("printer")
     if not isinstance(printer, str) or not printer.strip():
         raise LabelError(f"{path}.printer: missing (tcp://HOST:9100 or a file path)")

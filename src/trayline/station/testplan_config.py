@@ -63,6 +63,7 @@ Schema (all times in seconds)::
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -89,6 +90,7 @@ from trayline.station.testplan import (
     TestPlan,
 )
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
 _COMMON_KEYS = {"name", "kind", "timeout_s", "retries", "retry_delay_s"}
 _KIND_KEYS: dict[StepKind, set[str]] = {
@@ -287,7 +289,7 @@ def _instruments(data: object, path: str, base_dir: Path | None) -> dict[str, In
     table = _table(data, path)
     result: dict[str, InstrumentSpec] = {}
     for name, raw in table.items():
-        where = f"{path}.{name}"
+        where = _child(path, name)
         if not NAME_RE.fullmatch(name):
             raise TestPlanError(where, "instrument names are letters, digits, _ . -")
         entry = _table(raw, where)
@@ -339,6 +341,13 @@ def _unique_names(steps: tuple[Step, ...], path: str) -> None:
 # -- typed readers: each names the key path in its error ------------------------------
 
 
+def _child(path: str, key: str) -> str:
+    """``path.key``; a key that is not a TOML bare key is quoted as TOML would (one line)."""
+    if _BARE_KEY.fullmatch(key):
+        return f"{path}.{key}"
+    return f"{path}.{json.dumps(key)}"
+
+
 def _table(value: object, path: str) -> Mapping[str, object]:
     if not isinstance(value, Mapping):
         raise TestPlanError(path, f"expected a table, got {_kind_of(value)}")
@@ -349,7 +358,7 @@ def _no_unknown(table: Mapping[str, object], known: set[str], path: str) -> None
     for key in table:
         if key not in known:
             listed = ", ".join(sorted(known))
-            raise TestPlanError(f"{path}.{key}", f"unknown key (known here: {listed})")
+            raise TestPlanError(_child(path, key), f"unknown key (known here: {listed})")
 
 
 def _str(table: Mapping[str, object], key: str, path: str) -> str:
