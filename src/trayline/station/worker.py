@@ -168,8 +168,10 @@ class _Unit:
             take_lease(self.work.store, self.view.id, self.work.owner, ttl=LEASE_TTL)
             self.leased_at = now
 
-    def advance(self, status: Status, detail: str, **fields: Any) -> None:
-        if status in TERMINAL:
+    def advance(
+        self, status: Status, detail: str, then: tuple[tuple[str, str], ...] = (), **fields: Any
+    ) -> None:
+        if status in TERMINAL or any(s in TERMINAL for s, _ in then):
             fields.update(lease_owner=None, lease_until=None)
         self.view = advance(
             self.work.store,
@@ -179,6 +181,7 @@ class _Unit:
             ctx=self.ctx,
             detail=detail,
             fields=fields or None,
+            then=then,
         )
 
     def identify(self, prog: Programmer) -> str:
@@ -223,7 +226,7 @@ class _Unit:
                 detail = "setup-done flag set" if done else "setup done not needed (Device OS)"
             else:
                 detail = "setup-done flag is set by the test firmware (the probe cannot reach it)"
-            self.advance(to, detail)
+            self.advance(to, detail, then=((Status.READY, "ready to provision"),))
         else:
             self.advance(to, "ready to provision")
 
@@ -238,18 +241,28 @@ class _Unit:
             prog,
         )
         result = self.work.tester(request)
-        outcome = "pass" if result.passed else "fail"
-        finish_attempt(
+        if result.passed:
+            transition: tuple[str, str | None, str | None] = (
+                Status.TESTED.value,
+                f"attempt {number} passed",
+                None,
+            )
+        else:
+            reason = result.reason or "the test plan failed"
+            transition = (Status.FAILED.value, reason, reason)
+        view = finish_attempt(
             self.work.store,
             self.view.id,
             number,
-            outcome=outcome,
+            outcome="pass" if result.passed else "fail",
             reason=result.reason,
             measurements=list(result.measurements),
+            transition=transition,
+            owner=self.work.owner,
+            ctx=self.ctx,
         )
-        if not result.passed:
-            raise StepFailed(result.reason or "the test plan failed")
-        self.advance(Status.TESTED, f"attempt {number} passed")
+        if view is not None:
+            self.view = view
 
     def verify(self, prog: Programmer) -> None:
         """Re-read the device against the production bundle (the flashing service's own

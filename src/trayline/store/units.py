@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from trayline.store.db import Store
 from trayline.store.models.base import utcnow
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasurement
+from trayline.store.outbox import enqueue_final_state
 
 __all__ = [
     "AttemptView",
@@ -335,6 +336,37 @@ def release_lease(store: Store, unit_id: int, owner: str) -> None:
         )
 
 
+def _apply(
+    session: Session,
+    unit_id: int,
+    status: str,
+    *,
+    owner: str | None,
+    ctx: EventContext,
+    detail: str | None,
+    reason: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
+) -> Unit:
+    row = session.scalars(select(Unit).where(Unit.id == unit_id).with_for_update()).first()
+    if row is None:
+        raise LookupError(f"no unit {unit_id}")
+    if owner is not None and row.lease_owner != owner:
+        raise LeaseLost(f"unit {row.serial_number}: lease now held by {row.lease_owner}")
+    row.status = status
+    row.reason = reason
+    if ctx.slot is not None:
+        row.slot = ctx.slot
+    for name, value in (fields or {}).items():
+        setattr(row, name, value)
+    session.flush()
+    _event(session, row, ctx, status, detail, data)
+    # Outbox hook (issue 12): a final state (ready/failed) and its message to the
+    # customer's system are written in this one transaction; a no-op otherwise.
+    enqueue_final_state(session, row)
+    return row
+
+
 def advance(
     store: Store,
     unit_id: int,
@@ -346,27 +378,29 @@ def advance(
     reason: str | None = None,
     data: Mapping[str, Any] | None = None,
     fields: Mapping[str, Any] | None = None,
+    then: Sequence[tuple[str, str]] = (),
 ) -> UnitView:
     """Set the unit's status (and ``fields``) and append the event, in one transaction.
 
-    With ``owner`` the update only happens while that owner holds the lease;
-    otherwise :class:`LeaseLost`.
+    ``then`` adds further (status, detail) transitions to the same transaction:
+    steps that touch no device in between (setup done → ready) cost one disk
+    flush, not one each. With ``owner`` the update only happens while that
+    owner holds the lease; otherwise :class:`LeaseLost`.
     """
     with _writing(store) as session:
-        query = select(Unit).where(Unit.id == unit_id)
-        row = session.scalars(query.with_for_update()).first()
-        if row is None:
-            raise LookupError(f"no unit {unit_id}")
-        if owner is not None and row.lease_owner != owner:
-            raise LeaseLost(f"unit {row.serial_number}: lease now held by {row.lease_owner}")
-        row.status = status
-        row.reason = reason
-        if ctx.slot is not None:
-            row.slot = ctx.slot
-        for name, value in (fields or {}).items():
-            setattr(row, name, value)
-        session.flush()
-        _event(session, row, ctx, status, detail, data)
+        row = _apply(
+            session,
+            unit_id,
+            status,
+            owner=owner,
+            ctx=ctx,
+            detail=detail,
+            reason=reason,
+            data=data,
+            fields=fields,
+        )
+        for next_status, next_detail in then:
+            row = _apply(session, unit_id, next_status, owner=None, ctx=ctx, detail=next_detail)
         return _view(session, row)
 
 
@@ -413,8 +447,15 @@ def finish_attempt(
     outcome: str,
     reason: str | None,
     measurements: Sequence[Mapping[str, Any]],
-) -> None:
-    """Close an attempt with its outcome and every measurement, in one transaction."""
+    transition: tuple[str, str | None, str | None] | None = None,
+    owner: str | None = None,
+    ctx: EventContext | None = None,
+) -> UnitView | None:
+    """Close an attempt with its outcome and every measurement, in one transaction.
+
+    ``transition`` (status, detail, reason) moves the unit in the same
+    transaction (tested, or failed with the test's reason).
+    """
     with _writing(store) as session:
         row = session.scalars(
             select(UnitAttempt).where(UnitAttempt.unit_id == unit_id, UnitAttempt.number == number)
@@ -437,6 +478,11 @@ def finish_attempt(
             )
             for m in measurements
         ]
+        if transition is None or ctx is None:
+            return None
+        status, detail, reason = transition
+        unit = _apply(session, unit_id, status, owner=owner, ctx=ctx, detail=detail, reason=reason)
+        return _view(session, unit)
 
 
 def set_cloud(store: Store, unit_id: int, cloud: Mapping[str, Any], *, ctx: EventContext) -> None:
