@@ -56,6 +56,7 @@ def _check(data: object) -> None:
         assert exc.path.startswith("test_plan")
         assert str(exc) == f"{exc.path}: {exc.message}"
         assert "\n" not in str(exc)
+        assert len(exc.message) <= 240
     else:
         assert isinstance(plan, TestPlan)
 
@@ -91,3 +92,12 @@ def test_one_value_of_a_valid_plan_replaced_by_junk(data: st.DataObject) -> None
 
 def test_the_valid_plan_is_valid() -> None:
     assert len(parse_test_plan(VALID).steps) == 6
+
+
+def test_a_huge_value_gives_a_short_message() -> None:
+    try:
+        parse_test_plan({"steps": [{"name": "x" * 100_000, "kind": "measure"}]})
+    except TestPlanError as exc:
+        assert exc.path == "test_plan.steps[0].name" and len(exc.message) == 240
+    else:
+        raise AssertionError("a 100,000-character name was accepted")

@@ -120,6 +120,8 @@ class TestPlanError(ValueError):
     __test__ = False
 
     def __init__(self, path: str, message: str) -> None:
+        if len(message) > 240:  # a pasted blob in a value must not flood the operator's screen
+            message = message[:239] + "…"
         super().__init__(f"{path}: {message}")
         self.path = path
         self.message = message
