@@ -143,7 +143,8 @@ def test_slow_console_beyond_the_step_timeout(line: Line) -> None:
     )
     outcome = line.run(device_id, plan)
     assert outcome.reason == "power: no answer from the test firmware within 0.5 s"
-    assert all(m.verdict is Verdict.ERROR for m in outcome.measurements)
+    # the last line was due long after the timeout, whether or not the client streams
+    assert outcome.measurements[-1].verdict is Verdict.ERROR
 
 
 def test_production_firmware_does_not_answer_the_protocol(tmp_path: Path) -> None:
