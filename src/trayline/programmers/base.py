@@ -122,7 +122,7 @@ class WriteResult:
 class ProgrammerError(Exception):
     """A programmer could not do what was asked; ``slot`` names where, for the operator."""
 
-    exit_code = 20
+    exit_code = 6
 
     def __init__(self, message: str, *, slot: str | None = None, transcript: str = "") -> None:
         self.slot = slot
