@@ -64,9 +64,9 @@ def _load(config: Path) -> Line:
 def slot_panel(view: SlotView) -> Panel:
     colour = _COLOURS.get(view.state, "white")
     if view.state == "pass":
-        body = Text("PASS", style="bold green", justify="center")
+        body = Text("  P A S S  ", style="bold white on green", justify="center")
     elif view.state == "fail":
-        body = Text.assemble(("FAIL\n", "bold red"), (view.reason or "", "red"))
+        body = Text.assemble(("  F A I L  \n", "bold white on red"), (view.reason or "", "red"))
     elif view.state == "working":
         body = Text(view.step or "…", style="yellow")
     else:
@@ -116,6 +116,8 @@ def _drive(runner: Runner, scans: Iterator[str], live: Live | None) -> None:
     while not runner.wait_idle(timeout=0.2):
         if live is not None:
             live.update(render(runner))
+    if live is not None:
+        live.update(render(runner))
 
 
 @app.command("run")
@@ -152,29 +154,28 @@ def run_command(
             fail(f"--answers must be yes or no, not {answers!r}")
     if virtual is not None and not (virtual / "tray.csv").is_file():
         fail(f"{virtual}: not a virtual tray (no tray.csv); create one with trayline virtual tray")
-    store = open_db(db)
-    try:
-        for name in (line.config.bundles.test, line.config.bundles.production):
-            get_bundle(store, name)
-    except BundleError as exc:
-        fail(f"{config}: [bundles]: {exc}")
-    queued = QueuedPrompts()
-    prompts = ScriptedPrompts(default=default) if default is not None else queued
-    options = StationOptions(
-        virtual_dir=virtual, tray_file=tray, operator=operator, time_scale=time_scale
-    )
-    try:
-        runner = build_runner(
-            store,
-            line,
-            options,
-            prompts=prompts,
-            answer=queued.answer,
+    with open_db(db) as store:
+        try:
+            for name in (line.config.bundles.test, line.config.bundles.production):
+                get_bundle(store, name)
+        except BundleError as exc:
+            fail(f"{config}: [bundles]: {exc}")
+        queued = QueuedPrompts()
+        prompts = ScriptedPrompts(default=default) if default is not None else queued
+        options = StationOptions(
+            virtual_dir=virtual, tray_file=tray, operator=operator, time_scale=time_scale
         )
-    except InputError as exc:
-        fail(str(exc))
-    summary = _session(runner, _scans(script), as_json)
-    store.dispose()
+        try:
+            runner = build_runner(
+                store,
+                line,
+                options,
+                prompts=prompts,
+                answer=queued.answer,
+            )
+        except InputError as exc:
+            fail(str(exc))
+        summary = _session(runner, _scans(script), as_json)
     _finish(summary, as_json)
 
 
