@@ -35,6 +35,8 @@ __all__ = [
     "DATABASE_URL",
     "ENV_VARS",
     "LINE_FILE",
+    "OUTBOX_SECRET",
+    "OUTBOX_URL",
     "RATE_LIMIT",
     "TOOL_PATHS",
     "VIRTUAL_TIME_SCALE",
@@ -47,6 +49,8 @@ __all__ = [
     "database_url",
     "environment",
     "line_file",
+    "outbox_secret",
+    "outbox_url",
     "rate_limit",
     "tool_path",
     "virtual_time_scale",
@@ -127,6 +131,19 @@ WEB_SECRET = EnvVar(
     "-",
 )
 
+OUTBOX_URL = EnvVar(
+    "TRAYLINE_OUTBOX_URL",
+    "The customer's webhook that `trayline outbox send` POSTs each completed unit to",
+    "none: the outbox queues and sends nothing",
+    "`--url`",
+)
+OUTBOX_SECRET = EnvVar(
+    "TRAYLINE_OUTBOX_SECRET",
+    "HMAC-SHA256 key signing each outbox POST (a secret shared with the customer's receiver)",
+    "none: `--secret-file` (mode 0600)",
+    "`--secret-file`",
+)
+
 ENV_VARS: tuple[EnvVar, ...] = (
     DATABASE_URL,
     ACCESS_TOKEN,
@@ -138,6 +155,8 @@ ENV_VARS: tuple[EnvVar, ...] = (
     TOOL_PATHS,
     VIRTUAL_TIME_SCALE,
     WEB_SECRET,
+    OUTBOX_URL,
+    OUTBOX_SECRET,
 )
 """Every variable trayline itself reads (tests read their own; docs/configuration.md)."""
 
@@ -225,6 +244,16 @@ def virtual_time_scale(environ: Mapping[str, str] | None = None) -> float | None
 def web_secret(environ: Mapping[str, str] | None = None) -> str | None:
     """``TRAYLINE_WEB_SECRET`` (a secret: never log it), or ``None`` (the workspace file)."""
     return _value(WEB_SECRET, environ)
+
+
+def outbox_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """``TRAYLINE_OUTBOX_URL``: the customer's webhook, or ``None``."""
+    return _value(OUTBOX_URL, environ)
+
+
+def outbox_secret(environ: Mapping[str, str] | None = None) -> str | None:
+    """``TRAYLINE_OUTBOX_SECRET`` (a secret: never log it), or ``None``."""
+    return _value(OUTBOX_SECRET, environ)
 
 
 def tool_path(variable: str, environ: Mapping[str, str] | None = None) -> str | None:
