@@ -285,31 +285,30 @@ def demo_command(
     workdir.mkdir(parents=True)
     sku = get_sku(SKU)
     tray, records = make_demo_tray(workdir / "tray", sku, units, seed)
-    store = open_store(f"sqlite:///{workdir / 'trayline.db'}")
-    make_demo_bundles(store, workdir / "firmware", sku)
-    config = workdir / "trayline.toml"
-    config.write_text(CONFIG.format(product=DEMO_PRODUCT, sku=SKU, slots=slots_toml(slots)))
-    order = workdir / "order-tray-list.csv"
-    _order_list(order, records)
-    line = load_line(config)
-    if not as_json:
-        out.print(
-            f"virtual tray of {units} {SKU} in {tray.folder}; {slots} slots; "
-            f"time scale {time_scale}; station database {workdir / 'trayline.db'}"
+    with open_store(f"sqlite:///{workdir / 'trayline.db'}") as store:
+        make_demo_bundles(store, workdir / "firmware", sku)
+        config = workdir / "trayline.toml"
+        config.write_text(CONFIG.format(product=DEMO_PRODUCT, sku=SKU, slots=slots_toml(slots)))
+        order = workdir / "order-tray-list.csv"
+        _order_list(order, records)
+        line = load_line(config)
+        if not as_json:
+            out.print(
+                f"virtual tray of {units} {SKU} in {tray.folder}; {slots} slots; "
+                f"time scale {time_scale}; station database {workdir / 'trayline.db'}"
+            )
+        options = StationOptions(
+            virtual_dir=tray.folder, tray_file=order, operator="demo", time_scale=time_scale
         )
-    options = StationOptions(
-        virtual_dir=tray.folder, tray_file=order, operator="demo", time_scale=time_scale
-    )
-    with served_tray(tray.folder, units, time_scale):
-        runner = build_runner(
-            store,
-            line,
-            options,
-            prompts=ScriptedPrompts(default=True),
-        )
-        station = _run_station(runner, demo_scans(tray))
-    provisioning = _provision(store, line, records)
-    store.dispose()
+        with served_tray(tray.folder, units, time_scale):
+            runner = build_runner(
+                store,
+                line,
+                options,
+                prompts=ScriptedPrompts(default=True),
+            )
+            station = _run_station(runner, demo_scans(tray))
+        provisioning = _provision(store, line, records)
     summary = {
         "station": station,
         "provisioning": provisioning,

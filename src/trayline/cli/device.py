@@ -219,27 +219,25 @@ def flash_command(
     if usb is not None:
         backend, probe = "usb", usb
     choice = _choice(backend, probe, virtual, option)
-    store = open_db(db)
-    try:
+    with open_db(db) as store:
         try:
-            info = get_bundle(store, bundle)
+            try:
+                info = get_bundle(store, bundle)
+            except BundleError as exc:
+                fail(str(exc), EXIT_USAGE)
+            label = slot or choice.probe_label()
+            with reach(choice, slot=label, platform_id=info.platform_id) as programmer:
+                report = flash_bundle(store, programmer, bundle, role=role, slot=slot, full=full)
+        except FlashFailed as exc:
+            if as_json and exc.record is not None:
+                out.print_json(json.dumps({"error": str(exc), "record": exc.record.to_dict()}))
+            fail(str(exc), EXIT_DEVICE)
+        except ProgrammerError as exc:
+            _device_failure(exc)
         except BundleError as exc:
+            fail(str(exc), 1)
+        except ValueError as exc:  # unknown backend, bad option, unsupported platform
             fail(str(exc), EXIT_USAGE)
-        label = slot or choice.probe_label()
-        with reach(choice, slot=label, platform_id=info.platform_id) as programmer:
-            report = flash_bundle(store, programmer, bundle, role=role, slot=slot, full=full)
-    except FlashFailed as exc:
-        if as_json and exc.record is not None:
-            out.print_json(json.dumps({"error": str(exc), "record": exc.record.to_dict()}))
-        fail(str(exc), EXIT_DEVICE)
-    except ProgrammerError as exc:
-        _device_failure(exc)
-    except BundleError as exc:
-        fail(str(exc), 1)
-    except ValueError as exc:  # unknown backend, bad option, unsupported platform
-        fail(str(exc), EXIT_USAGE)
-    finally:
-        store.dispose()
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
@@ -328,11 +326,8 @@ def records_command(
 
     Example: trayline device records e00fce68aabbccddeeff0011 --json
     """
-    store = open_db(db)
-    try:
+    with open_db(db) as store:
         records = flash_records_for_device(store, device_id.strip().lower())
-    finally:
-        store.dispose()
     if as_json:
         out.print_json(json.dumps([r.to_dict() for r in records]))
         return

@@ -105,11 +105,8 @@ def line_handoff(config_path: Path, db: str | None) -> LineHandoff:
         for problem in exc.problems:
             out.print(f"[red]{problem}[/red]")
         fail(f"{config_path}: {len(exc.problems)} problem(s); nothing done")
-    store = open_db(db)
-    try:
+    with open_db(db) as store:
         spec, inputs = line_job(store, line.config)
-    finally:
-        store.dispose()
     if not inputs:
         out.print("no ready units are waiting to be provisioned; nothing to do")
         raise typer.Exit(0)

@@ -258,34 +258,29 @@ def run(
     except InvalidApiUrl as exc:
         fail(str(exc))
     if dry:
-        store = open_db(db)
-        try:
+        with open_db(db) as store:
             _print_dry_run(spec, api_url, devices, options, limit, as_json, store)
-        finally:
-            store.dispose()
         return
     token = resolve_token(token_file)
-    store = open_db(db)
-    try:
-        ran = run_interruptibly(
-            lambda: _provision(
-                store, token, api_url, limit, spec, devices, options, as_json, wait_for_budget
+    with open_db(db) as store:
+        try:
+            ran = run_interruptibly(
+                lambda: _provision(
+                    store, token, api_url, limit, spec, devices, options, as_json, wait_for_budget
+                )
             )
-        )
-        if handoff is not None:
-            write_back(store, handoff.config, ran.outcome.job_id, handoff.group)
-        rows = job_report(store, ran.outcome.job_id)
-        summary = job_summaries(store, ran.outcome.job_id)[0]
-    except Interrupted as exc:
-        exit_interrupted(exc)
-    except StoreError as exc:
-        fail(str(exc), EXIT_STORE)
-    except JobBusy as exc:
-        fail(str(exc), EXIT_BUSY)
-    except SetupFailed as exc:
-        fail(exc.message, exc.exit_code)
-    finally:
-        store.dispose()
+            if handoff is not None:
+                write_back(store, handoff.config, ran.outcome.job_id, handoff.group)
+            rows = job_report(store, ran.outcome.job_id)
+            summary = job_summaries(store, ran.outcome.job_id)[0]
+        except Interrupted as exc:
+            exit_interrupted(exc)
+        except StoreError as exc:
+            fail(str(exc), EXIT_STORE)
+        except JobBusy as exc:
+            fail(str(exc), EXIT_BUSY)
+        except SetupFailed as exc:
+            fail(exc.message, exc.exit_code)
     _finish(ran.outcome, rows, summary, as_json)
 
 

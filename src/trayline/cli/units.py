@@ -33,12 +33,11 @@ def show_command(
 
     Example: trayline units show BAT-00000042 --json
     """
-    store = open_db(db)
-    unit = find_unit(store, ident)
-    if unit is None:
-        fail(f"no unit with serial, device ID, ICCID, IMEI or part serial {ident!r}", 1)
-    record = unit_record(store, unit)
-    store.dispose()
+    with open_db(db) as store:
+        unit = find_unit(store, ident)
+        if unit is None:
+            fail(f"no unit with serial, device ID, ICCID, IMEI or part serial {ident!r}", 1)
+        record = unit_record(store, unit)
     if as_json:
         print(json.dumps(record, indent=2, default=str))
         return
@@ -84,9 +83,8 @@ def list_command(
     """
     if status is not None and status not in {s.value for s in Status}:
         fail(f"--status must be one of {', '.join(s.value for s in Status)}, not {status!r}")
-    store = open_db(db)
-    units = list_units(store, status=status, limit=limit)
-    store.dispose()
+    with open_db(db) as store:
+        units = list_units(store, status=status, limit=limit)
     if as_json:
         print(json.dumps([unit_summary(u) for u in units], indent=2, default=str))
         return
