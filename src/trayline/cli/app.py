@@ -19,10 +19,12 @@ from trayline.cli import (
     firmware,
     line,
     provision,
+    serve,
     sims,
     skus,
     station,
     units,
+    users,
     virtual,
 )
 
@@ -50,6 +52,8 @@ app.add_typer(station.app, name="station")
 app.add_typer(units.app, name="units")
 app.command("skus")(skus.skus_command)
 app.command("demo")(demo.demo_command)
+app.command("serve")(serve.serve_command)
+app.add_typer(users.app, name="users")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,477 @@
+"""What the web pages read: searches, unit lists, and the dashboard's aggregates.
+
+Every query here is bounded (a ``LIMIT``, a time window, or a keyset page) and
+answered from an index (migration 0006 adds the ones the web needs), so a page
+costs the same at a thousand units as at a million. Aggregates are grouped in
+SQL by the hour; days and shifts are folded from those hours by the caller
+(:mod:`trayline.web.dashboard`), so one query serves every view of the window.
+
+Hours are text ``YYYY-MM-DD HH`` in UTC on both backends: SQLite stores
+timestamps as UTC text (the prefix is the hour), PostgreSQL formats its
+``timestamptz`` in UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, desc, func, or_, select
+from sqlalchemy.orm import Session
+
+from trayline.store.db import Store
+from trayline.store.models.line import Part, Unit, UnitAttempt, UnitMeasurement
+from trayline.store.models.provisioning import ProvisioningDevice, ProvisioningJob
+
+__all__ = [
+    "HourCount",
+    "JobProgress",
+    "MeasurementSeries",
+    "PartHit",
+    "SlotHealth",
+    "UnitRow",
+    "failed_measurements",
+    "failure_reasons",
+    "hourly_first_attempts",
+    "hourly_outcomes",
+    "iter_measurements",
+    "iter_units",
+    "measurement_names",
+    "measurement_series",
+    "recent_jobs",
+    "search_units",
+    "slot_health",
+    "unit_page",
+    "units_with_part",
+]
+
+MAX_PAGE = 500
+"""The most rows one list request returns; ask for the next page with ``after``."""
+EXPORT_CHUNK = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRow:
+    """A unit in a list: the keys of ``trayline units list --json`` (plus ``id``)."""
+
+    id: int
+    serial_number: str
+    device_id: str | None
+    sku: str | None
+    status: str
+    reason: str | None
+    station: str | None
+    slot: str | None
+    attempts: int
+    updated_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "serial_number": self.serial_number,
+            "device_id": self.device_id,
+            "sku": self.sku,
+            "status": self.status,
+            "reason": self.reason,
+            "station": self.station,
+            "slot": self.slot,
+            "attempts": self.attempts,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PartHit:
+    """A part that matched a reverse-genealogy search, with the unit built with it."""
+
+    kind: str
+    part_serial: str | None
+    lot: str | None
+    unit: UnitRow
+
+
+@dataclass(frozen=True, slots=True)
+class HourCount:
+    hour: str
+    """``YYYY-MM-DD HH`` UTC."""
+    outcome: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class SlotHealth:
+    station: str | None
+    slot: str | None
+    passed: int
+    failed: int
+    last: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementSeries:
+    name: str
+    unit: str | None
+    low: float | None
+    high: float | None
+    values: tuple[float, ...]
+
+
+def _hour(store: Store, column: Any) -> ColumnElement[str]:
+    if store.engine.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+    return func.substr(column, 1, 13)
+
+
+def _attempt_count() -> Any:
+    return (
+        select(func.count(UnitAttempt.id))
+        .where(UnitAttempt.unit_id == Unit.id)
+        .correlate(Unit)
+        .scalar_subquery()
+    )
+
+
+def _row_query() -> Select[Any]:
+    return select(
+        Unit.id,
+        Unit.serial_number,
+        Unit.device_id,
+        Unit.sku,
+        Unit.status,
+        Unit.reason,
+        Unit.station,
+        Unit.slot,
+        _attempt_count(),
+        Unit.updated_at,
+    )
+
+
+def _unit_row(r: Any) -> UnitRow:
+    return UnitRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], int(r[8] or 0), r[9])
+
+
+def _rows(session: Session, query: Select[Any]) -> list[UnitRow]:
+    return [_unit_row(row) for row in session.execute(query)]
+
+
+def _batch_filter(batch: str) -> ColumnElement[bool]:
+    parts = select(Part.unit_id).where(or_(Part.part_serial == batch, Part.lot == batch))
+    return Unit.id.in_(parts)
+
+
+def unit_page(
+    store: Store,
+    *,
+    status: str | None = None,
+    batch: str | None = None,
+    since: datetime | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> tuple[list[UnitRow], int | None]:
+    """One page of units, oldest first, and the ``after`` cursor of the next page (or None)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = _row_query().where(Unit.id > after).order_by(Unit.id).limit(limit + 1)
+    if status is not None:
+        query = query.where(Unit.status == status)
+    if since is not None:
+        query = query.where(Unit.updated_at >= since)
+    if batch is not None:
+        query = query.where(_batch_filter(batch))
+    with store.session() as session:
+        rows = _rows(session, query)
+    if len(rows) > limit:
+        return rows[:limit], rows[limit - 1].id
+    return rows, None
+
+
+def iter_units(
+    store: Store, *, status: str | None = None, since: datetime | None = None
+) -> Iterator[UnitRow]:
+    """Every matching unit in pages of :data:`EXPORT_CHUNK` (for CSV exports)."""
+    after = 0
+    while True:
+        rows, cursor = unit_page(store, status=status, since=since, after=after, limit=EXPORT_CHUNK)
+        yield from rows
+        if cursor is None:
+            return
+        after = cursor
+
+
+def search_units(store: Store, q: str, limit: int = 50) -> list[UnitRow]:
+    """Units whose serial, device ID, ICCID or IMEI is ``q`` (or whose serial starts with it)."""
+    text = q.strip()
+    if not text:
+        return []
+    exact = or_(
+        Unit.serial_number == text.upper(),
+        Unit.device_id == text.lower(),
+        Unit.iccid == text,
+        Unit.imei == text,
+    )
+    with store.session() as session:
+        rows = _rows(session, _row_query().where(exact).order_by(Unit.id).limit(limit))
+        if not rows and len(text) >= 4:
+            prefix = text.upper()
+            query = (
+                _row_query()
+                .where(Unit.serial_number >= prefix, Unit.serial_number < prefix + "\uffff")
+                .order_by(Unit.serial_number)
+                .limit(limit)
+            )
+            rows = _rows(session, query)
+    return rows
+
+
+def units_with_part(store: Store, q: str, limit: int = 200) -> tuple[list[PartHit], int]:
+    """Reverse genealogy: every unit built with part serial or lot ``q``, and how many in all."""
+    text = q.strip()
+    if not text:
+        return [], 0
+    match = or_(Part.part_serial == text, Part.lot == text)
+    query = (
+        _row_query()
+        .add_columns(Part.kind, Part.part_serial, Part.lot)
+        .join(Part, Part.unit_id == Unit.id)
+        .where(match)
+        .order_by(Part.id)
+        .limit(limit)
+    )
+    with store.session() as session:
+        hits = [PartHit(r[10], r[11], r[12], _unit_row(r)) for r in session.execute(query)]
+        total = int(session.execute(select(func.count(Part.id)).where(match)).scalar_one())
+    return hits, total
+
+
+def hourly_outcomes(store: Store, since: datetime) -> list[HourCount]:
+    """Units that ended ready or failed, per hour of their last change, since ``since``."""
+    hour = _hour(store, Unit.updated_at)
+    query = (
+        select(hour, Unit.status, func.count(Unit.id))
+        .where(Unit.status.in_(("ready", "failed")), Unit.updated_at >= since)
+        .group_by(hour, Unit.status)
+    )
+    with store.session() as session:
+        return [HourCount(h, s, int(n)) for h, s, n in session.execute(query)]
+
+
+def hourly_first_attempts(store: Store, since: datetime) -> list[HourCount]:
+    """First test attempts that finished, per hour and outcome: the first-pass yield."""
+    hour = _hour(store, UnitAttempt.finished_at)
+    query = (
+        select(hour, UnitAttempt.outcome, func.count(UnitAttempt.id))
+        .where(UnitAttempt.number == 1, UnitAttempt.finished_at >= since)
+        .group_by(hour, UnitAttempt.outcome)
+    )
+    with store.session() as session:
+        return [HourCount(h, o, int(n)) for h, o, n in session.execute(query)]
+
+
+def failure_reasons(store: Store, since: datetime, limit: int = 200) -> list[tuple[str, int]]:
+    """Failed units' reasons since ``since``, most frequent first (callers group similar ones)."""
+    count = func.count(Unit.id)
+    query = (
+        select(Unit.reason, count)
+        .where(Unit.status == "failed", Unit.updated_at >= since)
+        .group_by(Unit.reason)
+        .order_by(desc(count))
+        .limit(limit)
+    )
+    with store.session() as session:
+        return [(reason or "unknown", int(n)) for reason, n in session.execute(query)]
+
+
+def _window_measurements(since: datetime) -> Select[Any]:
+    return (
+        select(UnitMeasurement)
+        .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
+        .where(UnitAttempt.finished_at >= since)
+    )
+
+
+def failed_measurements(store: Store, since: datetime, limit: int = 20) -> list[tuple[str, int]]:
+    """Measurements that failed since ``since`` (``step/name``), most frequent first."""
+    count = func.count(UnitMeasurement.id)
+    query = (
+        select(UnitMeasurement.step, UnitMeasurement.name, count)
+        .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
+        .where(UnitAttempt.finished_at >= since, UnitMeasurement.verdict == "fail")
+        .group_by(UnitMeasurement.step, UnitMeasurement.name)
+        .order_by(desc(count))
+        .limit(limit)
+    )
+    with store.session() as session:
+        return [(f"{s}/{n}" if s else n, int(c)) for s, n, c in session.execute(query)]
+
+
+def measurement_names(store: Store, since: datetime, limit: int = 6) -> list[str]:
+    """Names of measurements with numeric limits taken since ``since``, most taken first."""
+    count = func.count(UnitMeasurement.id)
+    query = (
+        select(UnitMeasurement.name, count)
+        .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
+        .where(
+            UnitAttempt.finished_at >= since,
+            or_(UnitMeasurement.low.is_not(None), UnitMeasurement.high.is_not(None)),
+        )
+        .group_by(UnitMeasurement.name)
+        .order_by(desc(count))
+        .limit(limit)
+    )
+    with store.session() as session:
+        return [name for name, _ in session.execute(query)]
+
+
+def measurement_series(
+    store: Store, name: str, since: datetime, limit: int = 2000
+) -> MeasurementSeries:
+    """The latest ``limit`` numeric values of measurement ``name`` and its newest limits."""
+    query = (
+        select(
+            UnitMeasurement.value, UnitMeasurement.unit, UnitMeasurement.low, UnitMeasurement.high
+        )
+        .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
+        .where(UnitAttempt.finished_at >= since, UnitMeasurement.name == name)
+        .order_by(desc(UnitAttempt.finished_at))
+        .limit(limit)
+    )
+    with store.session() as session:
+        rows = session.execute(query).all()
+    values = tuple(
+        float(v) for v, *_ in rows if isinstance(v, int | float) and not isinstance(v, bool)
+    )
+    unit, low, high = (rows[0][1], rows[0][2], rows[0][3]) if rows else (None, None, None)
+    return MeasurementSeries(name, unit, low, high, values)
+
+
+def slot_health(store: Store, since: datetime, limit: int = 200) -> list[SlotHealth]:
+    """Per station and slot: test attempts passed and failed since ``since``, and the last one."""
+    passed = func.sum(func.cast(UnitAttempt.outcome == "pass", UnitAttempt.id.type))
+    failed = func.sum(func.cast(UnitAttempt.outcome == "fail", UnitAttempt.id.type))
+    query = (
+        select(
+            UnitAttempt.station,
+            UnitAttempt.slot,
+            passed,
+            failed,
+            func.max(UnitAttempt.finished_at),
+        )
+        .where(UnitAttempt.finished_at >= since)
+        .group_by(UnitAttempt.station, UnitAttempt.slot)
+        .order_by(UnitAttempt.station, UnitAttempt.slot)
+        .limit(limit)
+    )
+    with store.session() as session:
+        return [
+            SlotHealth(st, sl, int(p or 0), int(f or 0), last)
+            for st, sl, p, f, last in session.execute(query)
+        ]
+
+
+MEASUREMENT_COLUMNS: Sequence[str] = (
+    "serial_number",
+    "attempt",
+    "station",
+    "slot",
+    "finished_at",
+    "step",
+    "name",
+    "value",
+    "unit",
+    "low",
+    "high",
+    "verdict",
+)
+
+
+def iter_measurements(store: Store, since: datetime) -> Iterator[tuple[Any, ...]]:
+    """Every measurement of attempts finished since ``since``, in :data:`MEASUREMENT_COLUMNS`
+    order, read in keyset pages so an export holds one page in memory."""
+    after = 0
+    while True:
+        query = (
+            select(
+                UnitMeasurement.id,
+                Unit.serial_number,
+                UnitAttempt.number,
+                UnitAttempt.station,
+                UnitAttempt.slot,
+                UnitAttempt.finished_at,
+                UnitMeasurement.step,
+                UnitMeasurement.name,
+                UnitMeasurement.value,
+                UnitMeasurement.unit,
+                UnitMeasurement.low,
+                UnitMeasurement.high,
+                UnitMeasurement.verdict,
+            )
+            .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
+            .join(Unit, Unit.id == UnitAttempt.unit_id)
+            .where(UnitAttempt.finished_at >= since, UnitMeasurement.id > after)
+            .order_by(UnitMeasurement.id)
+            .limit(EXPORT_CHUNK)
+        )
+        with store.session() as session:
+            rows = session.execute(query).all()
+        for row in rows:
+            yield tuple(row[1:])
+        if len(rows) < EXPORT_CHUNK:
+            return
+        after = rows[-1][0]
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """A provisioning job and where its devices are (for the dashboard)."""
+
+    id: int
+    product: str
+    group: str | None
+    status: str
+    created_at: datetime
+    devices: int
+    provisioned: int
+    failed: int
+    last_error: str | None
+
+    @property
+    def remaining(self) -> int:
+        return self.devices - self.provisioned - self.failed
+
+
+def recent_jobs(store: Store, limit: int = 20) -> list[JobProgress]:
+    """The newest ``limit`` jobs with their device counts (counted per job on the job index)."""
+    done = func.sum(
+        func.cast(
+            (ProvisioningDevice.verified == "done") & ProvisioningDevice.failure.is_(None),
+            ProvisioningDevice.id.type,
+        )
+    )
+    failed = func.sum(
+        func.cast(ProvisioningDevice.failure.is_not(None), ProvisioningDevice.id.type)
+    )
+    with store.session() as session:
+        jobs = session.scalars(
+            select(ProvisioningJob).order_by(desc(ProvisioningJob.id)).limit(limit)
+        ).all()
+        ids = [j.id for j in jobs]
+        counts = {
+            job_id: (int(n or 0), int(ok or 0), int(bad or 0))
+            for job_id, n, ok, bad in session.execute(
+                select(ProvisioningDevice.job_id, func.count(ProvisioningDevice.id), done, failed)
+                .where(ProvisioningDevice.job_id.in_(ids))
+                .group_by(ProvisioningDevice.job_id)
+            )
+        }
+        return [
+            JobProgress(
+                j.id,
+                j.product,
+                j.group_name,
+                j.status,
+                j.created_at,
+                *counts.get(j.id, (0, 0, 0)),
+                j.last_error,
+            )
+            for j in jobs
+        ]

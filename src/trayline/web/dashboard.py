@@ -1,0 +1,225 @@
+"""The line at a glance: yields by day and shift, throughput, failure Pareto, histograms, Cpk.
+
+The store gives counts per hour (:mod:`trayline.store.web_queries`); this
+module folds them into days and shifts, computes yields and capability, and
+draws the charts as SVG on the server with pygal (no JavaScript, no external
+script: pygal's tooltip script is switched off so the page works offline).
+
+Definitions, as a quality engineer reads them:
+
+* **final yield** — of the units that ended (``ready`` or ``failed``) in the
+  period, the share that ended ``ready`` (after any retests);
+* **first-pass yield** — of the first test attempts that finished in the
+  period, the share that passed;
+* **Cpk** — ``min(USL − mean, mean − LSL) / 3σ`` over the values in the window
+  (one-sided when the measurement has one limit); below 1.33 is marginal.
+
+Shifts are three of eight hours, UTC: A 06–14, B 14–22, C 22–06 (a C shift
+belongs to the day it began).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import pygal
+from pygal.style import Style
+
+from trayline.station.runner import _reason_class
+from trayline.store.web_queries import HourCount, MeasurementSeries
+
+__all__ = [
+    "SHIFTS",
+    "Capability",
+    "YieldRow",
+    "bar_chart",
+    "capability",
+    "histogram_chart",
+    "pareto",
+    "shift_of",
+    "units_per_hour",
+    "yield_rows",
+]
+
+SHIFTS = (("A", 6), ("B", 14), ("C", 22))
+"""Shift name and the UTC hour it starts; each lasts until the next one starts."""
+
+_STYLE = Style(
+    background="white",
+    plot_background="white",
+    foreground="#222",
+    foreground_strong="#000",
+    foreground_subtle="#777",
+    colors=("#2b6cb0", "#c53030", "#2f855a", "#b7791f"),
+    font_family="sans-serif",
+    label_font_size=13,
+    major_label_font_size=13,
+    title_font_size=16,
+    legend_font_size=13,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class YieldRow:
+    period: str
+    ready: int
+    failed: int
+    first_passed: int
+    first_total: int
+
+    @property
+    def final_yield(self) -> float | None:
+        done = self.ready + self.failed
+        return self.ready / done if done else None
+
+    @property
+    def first_pass_yield(self) -> float | None:
+        return self.first_passed / self.first_total if self.first_total else None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "period": self.period,
+            "ready": self.ready,
+            "failed": self.failed,
+            "final_yield": _round(self.final_yield),
+            "first_attempts": self.first_total,
+            "first_passed": self.first_passed,
+            "first_pass_yield": _round(self.first_pass_yield),
+        }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
+def shift_of(hour: str) -> str:
+    """``YYYY-MM-DD HH`` → ``YYYY-MM-DD A|B|C`` (a night shift belongs to the day it began)."""
+    at = datetime.strptime(hour, "%Y-%m-%d %H")
+    name = "C"
+    for shift, start in SHIFTS:
+        if start <= at.hour:
+            name = shift
+    if at.hour < SHIFTS[0][1]:
+        at -= timedelta(days=1)
+    return f"{at:%Y-%m-%d} {name}"
+
+
+def yield_rows(
+    outcomes: Iterable[HourCount], firsts: Iterable[HourCount], by: str = "day"
+) -> list[YieldRow]:
+    """Hourly counts folded into days (``by="day"``) or shifts (``by="shift"``), oldest first."""
+    key = (lambda h: h[:10]) if by == "day" else shift_of
+    table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for row in outcomes:
+        table[key(row.hour)][0 if row.outcome == "ready" else 1] += row.count
+    for row in firsts:
+        if row.outcome in ("pass", "fail"):
+            cell = table[key(row.hour)]
+            cell[3] += row.count
+            if row.outcome == "pass":
+                cell[2] += row.count
+    return [YieldRow(k, *v) for k, v in sorted(table.items())]
+
+
+def units_per_hour(outcomes: Iterable[HourCount], since: datetime, now: datetime) -> list[int]:
+    """Units that ended (ready or failed) in each hour from ``since`` to ``now``, zeros included."""
+    counts: dict[str, int] = defaultdict(int)
+    for row in outcomes:
+        counts[row.hour] += row.count
+    start = since.replace(minute=0, second=0, microsecond=0)
+    hours = int((now - start).total_seconds() // 3600) + 1
+    return [counts[f"{start + timedelta(hours=i):%Y-%m-%d %H}"] for i in range(hours)]
+
+
+def pareto(reasons: Iterable[tuple[str, int]], top: int = 10) -> list[tuple[str, int, float]]:
+    """Reasons grouped as the station groups them (IDs and numbers blanked), most first,
+    with the cumulative share."""
+    grouped: dict[str, int] = defaultdict(int)
+    for reason, count in reasons:
+        grouped[_reason_class(reason)] += count
+    ranked = sorted(grouped.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    total = sum(grouped.values()) or 1
+    out, running = [], 0
+    for reason, count in ranked:
+        running += count
+        out.append((reason, count, running / total))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    n: int
+    mean: float | None
+    stdev: float | None
+    cpk: float | None
+
+
+def capability(series: MeasurementSeries) -> Capability:
+    values = series.values
+    if len(values) < 2:
+        return Capability(len(values), values[0] if values else None, None, None)
+    mean = statistics.fmean(values)
+    stdev = statistics.stdev(values)
+    sides = []
+    if series.high is not None:
+        sides.append(series.high - mean)
+    if series.low is not None:
+        sides.append(mean - series.low)
+    cpk = min(sides) / (3 * stdev) if sides and stdev > 0 else None
+    return Capability(len(values), mean, stdev, cpk)
+
+
+def _chart_config(chart: pygal.graph.graph.Graph, title: str) -> None:
+    chart.title = title
+    chart.js = []  # no external tooltip script: the page must work offline
+    chart.disable_xml_declaration = True
+    chart.show_legend = False
+
+
+def bar_chart(title: str, labels: Sequence[str], values: Sequence[int], height: int = 260) -> str:
+    """A bar chart as inline SVG (units per hour, Pareto counts)."""
+    chart = pygal.Bar(style=_STYLE, height=height, width=900, x_label_rotation=0)
+    _chart_config(chart, title)
+    step = max(1, math.ceil(len(labels) / 24))
+    chart.x_labels = list(labels)
+    chart.x_labels_major_every = step
+    chart.show_minor_x_labels = False
+    chart.add("units", list(values))
+    return str(chart.render(is_unicode=True))
+
+
+def _bins(series: MeasurementSeries, count: int = 20) -> list[tuple[int, float, float]]:
+    edges = list(series.values)
+    edges += [x for x in (series.low, series.high) if x is not None]
+    lo, hi = min(edges), max(edges)
+    if hi == lo:
+        hi = lo + 1.0
+    width = (hi - lo) / count
+    heights = [0] * count
+    for value in series.values:
+        heights[min(count - 1, int((value - lo) / width))] += 1
+    return [(h, lo + i * width, lo + (i + 1) * width) for i, h in enumerate(heights)]
+
+
+def histogram_chart(series: MeasurementSeries, cap: Capability) -> str:
+    """A histogram of the values with the limits drawn as red bars at LSL and USL."""
+    unit = f" {series.unit}" if series.unit else ""
+    cpk = f"Cpk {cap.cpk:.2f}" if cap.cpk is not None else "Cpk –"
+    limits = f"LSL {series.low}{unit} · USL {series.high}{unit}"
+    chart = pygal.Histogram(style=_STYLE, height=240, width=440)
+    _chart_config(chart, f"{series.name}: n={cap.n} · {cpk} · {limits}")
+    if not series.values:
+        return str(chart.render(is_unicode=True))
+    bins = _bins(series)
+    chart.add("values", bins)
+    tall = max(h for h, _, _ in bins) or 1
+    span = (bins[-1][2] - bins[0][1]) / 200
+    marks = [(tall, x - span, x + span) for x in (series.low, series.high) if x is not None]
+    if marks:
+        chart.add("limits", marks)
+    return str(chart.render(is_unicode=True))

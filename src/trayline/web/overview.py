@@ -1,0 +1,108 @@
+"""Gathering the dashboard: one bounded query per panel, over one time window.
+
+The window is the last ``days`` days (1 to 31) up to now; every query below is
+limited to it and indexed (migration 0006), so the page costs the same at a
+million units. :func:`yield_report` is shared by the page and ``GET /api/yield``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from trayline.store.db import Store
+from trayline.store.models.base import utcnow
+from trayline.store.web_queries import (
+    JobProgress,
+    SlotHealth,
+    failed_measurements,
+    failure_reasons,
+    hourly_first_attempts,
+    hourly_outcomes,
+    measurement_names,
+    measurement_series,
+    recent_jobs,
+    slot_health,
+)
+from trayline.web.dashboard import (
+    YieldRow,
+    bar_chart,
+    capability,
+    histogram_chart,
+    pareto,
+    units_per_hour,
+    yield_rows,
+)
+
+__all__ = ["MAX_DAYS", "Overview", "overview", "window", "yield_report"]
+
+MAX_DAYS = 31
+MAX_JOBS = 20
+
+
+def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """(since, now) for the last ``days`` days, ``days`` clamped to 1..:data:`MAX_DAYS`."""
+    end = now or utcnow()
+    return end - timedelta(days=max(1, min(days, MAX_DAYS))), end
+
+
+def yield_report(store: Store, days: int, by: str) -> tuple[datetime, list[YieldRow]]:
+    since, _ = window(days)
+    return since, yield_rows(hourly_outcomes(store, since), hourly_first_attempts(store, since), by)
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    since: datetime
+    days: int
+    by: str
+    rows: list[YieldRow]
+    total: YieldRow
+    uph_svg: str
+    reasons: list[tuple[str, int, float]]
+    measurements: list[tuple[str, int]]
+    histograms: list[dict[str, Any]]
+    slots: list[SlotHealth]
+    jobs: list[JobProgress]
+
+
+def _total(rows: list[YieldRow]) -> YieldRow:
+    return YieldRow(
+        "total",
+        sum(r.ready for r in rows),
+        sum(r.failed for r in rows),
+        sum(r.first_passed for r in rows),
+        sum(r.first_total for r in rows),
+    )
+
+
+def _histograms(store: Store, since: datetime) -> list[dict[str, Any]]:
+    out = []
+    for name in measurement_names(store, since, limit=4):
+        series = measurement_series(store, name, since)
+        cap = capability(series)
+        out.append({"series": series, "cap": cap, "svg": histogram_chart(series, cap)})
+    return out
+
+
+def overview(store: Store, days: int = 7, by: str = "day") -> Overview:
+    since, now = window(days)
+    outcomes = hourly_outcomes(store, since)
+    rows = yield_rows(outcomes, hourly_first_attempts(store, since), by)
+    per_hour = units_per_hour(outcomes, since, now)
+    start = since.replace(minute=0, second=0, microsecond=0)
+    labels = [f"{start + timedelta(hours=i):%d %Hh}" for i in range(len(per_hour))]
+    return Overview(
+        since=since,
+        days=max(1, min(days, MAX_DAYS)),
+        by=by,
+        rows=rows,
+        total=_total(rows),
+        uph_svg=bar_chart("Units finished per hour (UTC)", labels, per_hour),
+        reasons=pareto(failure_reasons(store, since)),
+        measurements=failed_measurements(store, since),
+        histograms=_histograms(store, since),
+        slots=slot_health(store, since),
+        jobs=recent_jobs(store, MAX_JOBS),
+    )

@@ -1,0 +1,53 @@
+"""Logging in and out: a form with a CSRF token, a signed session cookie, nothing else stored."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from trayline.web.access import check_csrf, check_password, principal
+from trayline.web.render import page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site: never ``//host`` or a full URL (an open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/") -> Response:
+    if principal(request) is not None:
+        return RedirectResponse(_safe_next(next), status_code=303)
+    return page(request, "login.html", next=_safe_next(next), error=None)
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    name: str = Form(""),
+    password: str = Form(""),
+    next: str = Form("/"),
+) -> Response:
+    await check_csrf(request)
+    user = check_password(request.app.state.store, name.strip(), password)
+    if user is None:
+        return page(
+            request, "login.html", 401, next=_safe_next(next), error="wrong name or password"
+        )
+    request.session.clear()
+    request.session["user"] = user.name
+    request.session["csrf"] = secrets.token_urlsafe(24)
+    return RedirectResponse(_safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await check_csrf(request)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)

@@ -1,0 +1,100 @@
+"""The stations a ``trayline serve`` process owns: one runner each, driven from the web page.
+
+The web station page drives the same :class:`~trayline.station.runner.Runner`
+as ``trayline station run``: the server builds it once per station (in
+``trayline serve``), starts its slot threads, and hands every scan and every
+YES/NO button to it. Prompts come through a :class:`QueuedPrompts` the page
+shows and answers. :meth:`StationHandle.snapshot` is what the page and its
+live updates render: slots, waiting questions, the last messages.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from trayline.station.front import Notice
+from trayline.station.prompts import QueuedPrompts
+from trayline.station.runner import Runner
+
+__all__ = ["StationHandle", "StationHub"]
+
+
+@dataclass
+class StationHandle:
+    """One station's runner and the prompt queue its page answers."""
+
+    name: str
+    runner: Runner
+    prompts: QueuedPrompts
+    started: bool = False
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        with self._lock:
+            if not self.started:
+                self.runner.start()
+                self.started = True
+
+    def stop(self, timeout: float = 5.0) -> list[str]:
+        with self._lock:
+            if not self.started:
+                return []
+            self.started = False
+            return self.runner.stop(timeout=timeout)
+
+    def scan(self, text: str) -> Notice | None:
+        """One scanned line (sticker, part, RETEST, YES/NO), exactly as the terminal gives it."""
+        return self.runner.scan(text.strip())
+
+    def answer(self, yes: bool) -> bool:
+        """The YES/NO button: True when a waiting question took the answer."""
+        return self.prompts.answer("YES" if yes else "NO")
+
+    def snapshot(self) -> dict[str, Any]:
+        """What the station page shows, JSON-ready (no secret: mobile secrets never get here)."""
+        return {
+            "station": self.name,
+            "running": self.started,
+            "slots": [
+                {
+                    "name": s.name,
+                    "state": s.state,
+                    "serial": s.serial,
+                    "step": s.step,
+                    "reason": s.reason,
+                }
+                for s in self.runner.slots()
+            ],
+            "prompts": [{"text": p.text, "step": p.step} for p in self.prompts.pending()],
+            "notices": [
+                {"level": n.level, "text": n.text, "serial": n.serial, "slot": n.slot}
+                for n in reversed(self.runner.recent(8))
+            ],
+        }
+
+
+class StationHub:
+    """Every station this server drives, by name."""
+
+    def __init__(self, handles: Iterable[StationHandle] = ()) -> None:
+        self._handles = {h.name: h for h in handles}
+
+    def add(self, handle: StationHandle) -> None:
+        self._handles[handle.name] = handle
+
+    def get(self, name: str) -> StationHandle | None:
+        return self._handles.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._handles)
+
+    def start_all(self) -> None:
+        for handle in self._handles.values():
+            handle.start()
+
+    def stop_all(self) -> None:
+        for handle in self._handles.values():
+            handle.stop()
