@@ -15,7 +15,6 @@ Every mistake is one ``error:`` line and exit status 2, before anything listens.
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import stat
 import sys
@@ -31,8 +30,9 @@ from trayline.particle.emulator.config import EmulatorConfig, parse_rate_limit
 from trayline.particle.emulator.faults import check_faults
 from trayline.particle.emulator.server import bind, is_loopback_host, serve_forever
 from trayline.particle.emulator.tray import TrayFileError, add_tray, read_tray
+from trayline.settings import CLOUD_ADMIN_TOKEN, cloud_admin_token
 
-ADMIN_TOKEN_ENV = "TRAYLINE_CLOUD_ADMIN_TOKEN"  # noqa: S105 - a variable name, not a secret
+ADMIN_TOKEN_ENV = CLOUD_ADMIN_TOKEN.name
 MIN_ADMIN_TOKEN = 16
 MAX_BODY_RANGE = (1024, 1024**3)
 
@@ -96,7 +96,7 @@ def _faults(rate_limit: str | None, **texts: str) -> dict[str, Any]:
 
 def _admin_token(token_file: Path | None) -> str | None:
     """The admin token from ``$TRAYLINE_CLOUD_ADMIN_TOKEN`` or a 0600 file, checked."""
-    from_env = os.environ.get(ADMIN_TOKEN_ENV) or None  # empty = unset
+    from_env = cloud_admin_token()  # empty or blank = unset
     if token_file is not None and from_env:
         fail(f"give the admin token one way: {ADMIN_TOKEN_ENV} or --admin-token-file, not both")
     if token_file is None:
