@@ -16,8 +16,12 @@ from trayline.cli import (
     db,
     demo,
     device,
+    export,
     firmware,
+    import_cmd,
+    keys,
     line,
+    outbox,
     provision,
     serve,
     sims,
@@ -54,6 +58,10 @@ app.command("skus")(skus.skus_command)
 app.command("demo")(demo.demo_command)
 app.command("serve")(serve.serve_command)
 app.add_typer(users.app, name="users")
+app.add_typer(keys.app, name="keys")
+app.add_typer(export.app, name="export")
+app.add_typer(import_cmd.app, name="import")
+app.add_typer(outbox.app, name="outbox")
 
 
 def _version(value: bool) -> None:

@@ -47,7 +47,7 @@ from trayline.store.outbox import (
     mark_failed,
     mark_retry,
     mark_sent,
-    outbox_counts,
+    next_due_at,
 )
 
 __all__ = ["PassResult", "Sender", "SenderPolicy", "start_in_background"]
@@ -151,8 +151,8 @@ class Sender:
         """Pass after pass until ``stop`` is set (or, ``until_empty``, nothing is pending)."""
         while not stop.is_set():
             result = self.run_pass()
-            if until_empty and outbox_counts(self.store).pending == 0:
-                return
+            if until_empty and next_due_at(self.store) is None:
+                return  # nothing pending that can go (a failed message holds back its unit)
             if result.sent == 0:
                 stop.wait(self.policy.poll)
 
