@@ -13,6 +13,7 @@ from trayline.programmers.base import (
     SeveralProbes,
     SlotPolicy,
     TargetNotHalted,
+    ToolFailed,
     ToolTimeout,
     VerifyFailed,
 )
@@ -131,7 +132,7 @@ def test_read_failures(tmp_path: Path, transcript: str, error: type[Exception], 
 
 def test_protected_is_refused_even_when_unlock_is_allowed(tmp_path: Path) -> None:
     runner = FakeRunner(["jlink/secured"])
-    with pytest.raises(Exception, match="jlink cannot recover"):
+    with pytest.raises(ToolFailed, match="jlink cannot recover"):
         _prog(tmp_path, runner, allow_unlock=True).read_device_id()
     assert len(runner.calls) == 1
 

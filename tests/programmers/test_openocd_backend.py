@@ -10,6 +10,7 @@ import pytest
 from trayline.programmers.base import (
     ProbeInfo,
     ProbeNotFound,
+    ProgrammerError,
     ProtectedDevice,
     SeveralProbes,
     SlotPolicy,
@@ -219,7 +220,7 @@ def test_protected_chip_is_recovered_only_when_policy_allows(tmp_path: Path) -> 
 
 def test_write_outside_flash_is_refused_before_running(tmp_path: Path) -> None:
     runner = FakeRunner()
-    with pytest.raises(Exception, match=r"slot 3: refusing to write .* outside internal flash"):
+    with pytest.raises(ProgrammerError, match=r"slot 3: refusing to write .* outside internal"):
         _prog(tmp_path, runner).write_module(0x000FF000, b"\x00" * 0x2000)
     assert runner.calls == []
 
