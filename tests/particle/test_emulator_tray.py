@@ -71,6 +71,29 @@ def test_read_tray_gives_exactly_the_files_devices(tmp_path: Path) -> None:
     assert add_tray(app.cloud, units, tmp_path / "tray" / "devices.json") == []  # resumed: kept
 
 
+def test_a_tray_made_by_trayline_virtual_loads_whole(tmp_path: Path) -> None:
+    """The contract holds between the two sides: the simulator writes, the cloud reads."""
+    from trayline.virtual.tray import Tray
+
+    boron = Tray.create(tmp_path / "boron", get_sku("BRN404"), 4, seed=1)
+    electron = Tray.create(tmp_path / "electron", get_sku("E260"), 2, seed=2)  # no secret
+    app = create_app(EmulatorConfig(seed=1))
+    for tray in (boron, electron):
+        units = read_tray(tray.folder, app.cloud.rng)
+        add_tray(app.cloud, units, tray.devices_json)
+    expected = {r.device_id: r.identity for t in (boron, electron) for r in t.records()}
+    assert app.cloud.devices.keys() == expected.keys()
+    for device_id, identity in expected.items():
+        device = app.cloud.devices[device_id]
+        assert (device.serial_number, device.iccid, device.imei) == (
+            identity.serial_number,
+            identity.iccid,
+            identity.imei,
+        )
+        assert device.mobile_secret == (identity.mobile_secret or device.mobile_secret)
+        assert device.sim_embedded is (identity.sku != "E260")
+
+
 def _misread(imei: str) -> str:
     """The IMEI with its check digit wrong, as a misread label gives it."""
     return imei[:-1] + str((int(imei[-1]) + 1) % 10)

@@ -15,8 +15,9 @@ Every entry needs those eight fields: ``device_id`` (24 hex), ``serial_number``
 with a valid Luhn check digit), ``sku`` (a known SKU), ``platform_id`` (that
 SKU's platform), and ``faults`` and ``readings`` (objects, for the simulator;
 the cloud ignores their contents). ``mobile_secret`` is optional (invented if
-absent); other fields are ignored. Identifiers are checked with
-:mod:`trayline.core.ids`, the same rules trayline applies to a scan.
+absent or ``null``, as for Gen 2 devices, which have none); other fields are
+ignored. Identifiers are checked with :mod:`trayline.core.ids`, the same rules
+trayline applies to a scan.
 
 The file is checked whole before anything is loaded: a bad entry is one
 :class:`TrayFileError` naming the file, the index and the field.
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ _IDENTIFIERS = {
     "imei": Imei.parse,
 }
 _OBJECTS = ("faults", "readings")
+_SECRET = re.compile(r"[\x21-\x7e]{1,64}")  # as a sticker scan reads it (trayline.core.ids)
 
 
 class TrayFileError(ValueError):
@@ -102,8 +105,8 @@ def _unit(path: Path, index: int, entry: object, rng: random.Random) -> FactoryU
     secret = entry.get("mobile_secret")
     if secret is None:
         secret = make_secret(rng)
-    elif not (isinstance(secret, str) and secret.isascii() and secret.isalnum()):
-        raise TrayFileError(f"{where}.mobile_secret: expected letters and digits")
+    elif not (isinstance(secret, str) and _SECRET.fullmatch(secret)):
+        raise TrayFileError(f"{where}.mobile_secret: expected 1 to 64 printable ASCII characters")
     return FactoryUnit(
         id=ids["device_id"],
         serial_number=ids["serial_number"],
