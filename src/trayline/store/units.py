@@ -19,6 +19,7 @@ Readers get plain frozen dataclasses (:class:`UnitView`), never live ORM rows.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -141,10 +142,29 @@ def _writing(store: Store) -> Iterator[Session]:
     lock up front, waiting on ``busy_timeout`` like any writer. PostgreSQL needs
     nothing: its row locks and constraints do the work.
     """
-    with store.session() as session:
-        if store.engine.dialect.name == "sqlite":
-            session.execute(text("UPDATE units SET id = id WHERE 0 = 1"))
+    if store.engine.dialect.name != "sqlite":
+        with store.session() as session:
+            yield session
+        return
+    with _sqlite_writer(store), store.session() as session:
+        session.execute(text("UPDATE units SET id = id WHERE 0 = 1"))
         yield session
+
+
+_WRITERS: dict[int, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+def _sqlite_writer(store: Store) -> threading.Lock:
+    """One lock per engine: a station's slot threads queue for SQLite's single writer here.
+
+    SQLite's own busy handler waits by sleeping (1, 2, 5 … 100 ms), so threads
+    that collide on the write lock lose far more time than the write takes; a
+    Python lock wakes the next writer the moment the last one commits. Other
+    processes still meet at SQLite's lock, with ``busy_timeout``.
+    """
+    with _WRITERS_GUARD:
+        return _WRITERS.setdefault(id(store.engine), threading.Lock())
 
 
 def _view(session: Session, row: Unit) -> UnitView:
