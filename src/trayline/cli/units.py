@@ -19,6 +19,8 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 EXIT_NOT_FOUND = 1
+LIST_WIDTH = 80
+"""``units list`` fits an 80-column terminal; ``--json`` has every field in full."""
 
 
 @app.command("show")
@@ -88,9 +90,14 @@ def list_command(
     if as_json:
         print(json.dumps([unit_summary(u) for u in units], indent=2, default=str))
         return
-    table = Table("serial", "device ID", "status", "slot", "reason", box=None)
+    status_width = max((len(u.status) for u in units), default=6)
+    reason_width = max(10, LIST_WIDTH - 15 - 24 - status_width - 6)
+    table = Table(box=None, padding=(0, 1), pad_edge=False)
+    table.add_column("serial", no_wrap=True, width=15)
+    table.add_column("device ID", no_wrap=True, width=24)
+    table.add_column("status", no_wrap=True, width=status_width)
+    table.add_column("reason", no_wrap=True, width=reason_width, overflow="ellipsis")
     for u in units:
-        reason = (u.reason or "")[:30]
-        table.add_row(u.serial_number, u.device_id or "", u.status, u.slot or "", reason)
+        table.add_row(u.serial_number, u.device_id or "", u.status, u.reason or "")
     out.print(table)
     out.print(f"{len(units)} unit(s)")
