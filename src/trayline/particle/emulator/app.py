@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import json
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -39,7 +38,7 @@ import httpx
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import Message, Receive, Scope, Send
 
@@ -58,27 +57,17 @@ from trayline.particle.emulator.errors import (
 from trayline.particle.emulator.faults import FaultDice, SlidingWindow
 from trayline.particle.emulator.persistence import to_file_data, write_file_data
 from trayline.particle.emulator.records import Token
+from trayline.particle.emulator.responses import CloudJSON
 from trayline.particle.emulator.routes import all_routes
 from trayline.particle.emulator.state import EmulatorState
 
-__all__ = ["CloudJSON", "Counters", "EmulatorApp", "create_app"]
+__all__ = ["Counters", "EmulatorApp", "create_app"]
 
 ADMIN_TOKEN_REQUIRED = {
     "error": "invalid_token",
     "error_description": "The /_emulator admin surface needs the admin token "
     "(Authorization: Bearer <admin token>).",
 }
-
-
-class CloudJSON(JSONResponse):
-    """A JSON answer that always renders: records hold only valid text, but if one ever
-    did not, the client gets escaped JSON rather than a 500."""
-
-    def render(self, content: Any) -> bytes:
-        try:
-            return super().render(content)
-        except (UnicodeEncodeError, ValueError):
-            return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 class Counters:

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from trayline.particle.emulator.bodies import Fields, read_fields
 from trayline.particle.emulator.records import Product, Token
+from trayline.particle.emulator.responses import CloudJSON
 from trayline.particle.emulator.state import EmulatorState
 
 if TYPE_CHECKING:
@@ -64,9 +65,7 @@ Handler = Callable[[Call], Awaitable[Response]]
 
 
 def answer(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON answer that always renders (see :class:`~..app.CloudJSON`)."""
-    from trayline.particle.emulator.app import CloudJSON
-
+    """A JSON answer that always renders (:class:`~..responses.CloudJSON`)."""
     return CloudJSON(body, status, headers=headers)
 
 
