@@ -20,13 +20,13 @@ Readers get plain frozen dataclasses (:class:`UnitView`), never live ORM rows.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,6 +34,18 @@ from trayline.store.db import Store
 from trayline.store.models.base import utcnow
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasurement
 from trayline.store.outbox import enqueue_final_state
+from trayline.store.unit_queries import (
+    AttemptView,
+    EventView,
+    UnitView,
+    find_unit,
+    list_units,
+    unit_attempts,
+    unit_by_serial,
+    unit_events,
+    unit_ids_in,
+    unit_view,
+)
 
 __all__ = [
     "AttemptView",
@@ -85,52 +97,6 @@ class EventContext:
     operator: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class UnitView:
-    id: int
-    serial_number: str
-    device_id: str | None
-    expected_device_id: str | None
-    sku: str | None
-    iccid: str | None
-    imei: str | None
-    status: str
-    reason: str | None
-    station: str | None
-    slot: str | None
-    firmware: dict[str, Any]
-    cloud: dict[str, Any] | None
-    lease_owner: str | None
-    lease_until: datetime | None
-    parts: tuple[tuple[str, str], ...]
-    attempts: int
-    open_attempt: bool
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptView:
-    number: int
-    outcome: str
-    reason: str | None
-    station: str | None
-    slot: str | None
-    started_at: datetime
-    finished_at: datetime | None
-    measurements: tuple[dict[str, Any], ...] = field(default=())
-
-
-@dataclass(frozen=True, slots=True)
-class EventView:
-    at: datetime
-    kind: str
-    station: str
-    slot: str | None
-    operator: str | None
-    detail: str | None
-
-
 @contextmanager
 def _writing(store: Store) -> Iterator[Session]:
     """A session that holds SQLite's write lock from its first statement.
@@ -165,39 +131,6 @@ def _sqlite_writer(store: Store) -> threading.Lock:
     """
     with _WRITERS_GUARD:
         return _WRITERS.setdefault(id(store.engine), threading.Lock())
-
-
-def _view(session: Session, row: Unit) -> UnitView:
-    parts = session.execute(
-        select(Part.kind, Part.part_serial).where(Part.unit_id == row.id).order_by(Part.id)
-    ).all()
-    attempts = (
-        session.execute(select(UnitAttempt.outcome).where(UnitAttempt.unit_id == row.id))
-        .scalars()
-        .all()
-    )
-    return UnitView(
-        id=row.id,
-        serial_number=row.serial_number,
-        device_id=row.device_id,
-        expected_device_id=row.expected_device_id,
-        sku=row.sku,
-        iccid=row.iccid,
-        imei=row.imei,
-        status=row.status,
-        reason=row.reason,
-        station=row.station,
-        slot=row.slot,
-        firmware=dict(row.firmware or {}),
-        cloud=dict(row.cloud) if row.cloud else None,
-        lease_owner=row.lease_owner,
-        lease_until=row.lease_until,
-        parts=tuple((k, s or "") for k, s in parts),
-        attempts=len(attempts),
-        open_attempt="running" in attempts,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
 
 
 def _event(
@@ -238,7 +171,7 @@ def register_unit(
             with _writing(store) as session:
                 row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
                 if row is not None:
-                    return _view(session, row), False
+                    return unit_view(session, row), False
                 row = Unit(
                     serial_number=serial,
                     sku=sku,
@@ -251,7 +184,7 @@ def register_unit(
                 session.add(row)
                 session.flush()
                 _event(session, row, ctx, "scanned", f"sticker {serial} scanned")
-                return _view(session, row), True
+                return unit_view(session, row), True
         except IntegrityError:
             continue  # another station registered it first: read theirs
     raise RuntimeError(f"unit {serial}: could not register or read it")  # pragma: no cover
@@ -421,7 +354,7 @@ def advance(
         )
         for next_status, next_detail in then:
             row = _apply(session, unit_id, next_status, owner=None, ctx=ctx, detail=next_detail)
-        return _view(session, row)
+        return unit_view(session, row)
 
 
 def add_event(
@@ -502,7 +435,7 @@ def finish_attempt(
             return None
         status, detail, reason = transition
         unit = _apply(session, unit_id, status, owner=owner, ctx=ctx, detail=detail, reason=reason)
-        return _view(session, unit)
+        return unit_view(session, unit)
 
 
 def set_cloud(store: Store, unit_id: int, cloud: Mapping[str, Any], *, ctx: EventContext) -> None:
@@ -513,108 +446,6 @@ def set_cloud(store: Store, unit_id: int, cloud: Mapping[str, Any], *, ctx: Even
             raise LookupError(f"no unit {unit_id}")
         row.cloud = dict(cloud)
         _event(session, row, ctx, "cloud", str(cloud.get("state")), dict(cloud))
-
-
-def unit_by_serial(store: Store, serial: str) -> UnitView | None:
-    with store.session() as session:
-        row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
-        return _view(session, row) if row else None
-
-
-def find_unit(store: Store, ident: str) -> UnitView | None:
-    """A unit by serial, device ID, ICCID, IMEI or a linked part's serial."""
-    text = ident.strip()
-    with store.session() as session:
-        row = session.scalars(
-            select(Unit).where(
-                or_(
-                    Unit.serial_number == text.upper(),
-                    Unit.device_id == text.lower(),
-                    Unit.iccid == text,
-                    Unit.imei == text,
-                )
-            )
-        ).first()
-        if row is None:
-            row = session.scalars(
-                select(Unit).join(Part, Part.unit_id == Unit.id).where(Part.part_serial == text)
-            ).first()
-        return _view(session, row) if row else None
-
-
-def list_units(
-    store: Store, *, status: str | None = None, station: str | None = None, limit: int | None = None
-) -> list[UnitView]:
-    query = select(Unit).order_by(Unit.id)
-    if status is not None:
-        query = query.where(Unit.status == status)
-    if station is not None:
-        query = query.where(Unit.station == station)
-    if limit is not None:
-        query = query.limit(limit)
-    with store.session() as session:
-        return [_view(session, row) for row in session.scalars(query).all()]
-
-
-def unit_ids_in(store: Store, statuses: Iterable[str]) -> list[int]:
-    with store.session() as session:
-        return list(
-            session.scalars(
-                select(Unit.id).where(Unit.status.in_(list(statuses))).order_by(Unit.id)
-            ).all()
-        )
-
-
-def unit_attempts(store: Store, unit_id: int) -> list[AttemptView]:
-    with store.session() as session:
-        rows = session.scalars(
-            select(UnitAttempt).where(UnitAttempt.unit_id == unit_id).order_by(UnitAttempt.number)
-        ).all()
-        return [
-            AttemptView(
-                a.number,
-                a.outcome,
-                a.reason,
-                a.station,
-                a.slot,
-                a.started_at,
-                a.finished_at,
-                tuple(
-                    {
-                        "step": m.step,
-                        "name": m.name,
-                        "value": m.value,
-                        "unit": m.unit or "",
-                        "low": m.low,
-                        "high": m.high,
-                        "equals": m.equals,
-                        "regex": m.regex,
-                        "verdict": m.verdict,
-                        "reason": m.reason,
-                    }
-                    for m in a.measurements
-                ),
-            )
-            for a in rows
-        ]
-
-
-def unit_events(store: Store, unit_id: int) -> list[EventView]:
-    with store.session() as session:
-        rows = session.scalars(
-            select(Event).where(Event.unit_id == unit_id).order_by(Event.at, Event.id)
-        ).all()
-        return [
-            EventView(
-                e.at,
-                e.kind,
-                e.source,
-                (e.data or {}).get("slot"),
-                (e.data or {}).get("operator"),
-                e.message,
-            )
-            for e in rows
-        ]
 
 
 class DeviceClaimed(Exception):
