@@ -117,7 +117,9 @@ def build_manifest(
 
 def _parse(data: bytes) -> dict[str, Any]:
     if not data.endswith(b"\n"):
-        raise ManifestRefused("the file is truncated (it does not end with its final newline)")
+        raise ManifestRefused(
+            "the file is truncated or its end was changed (a manifest ends with a newline)"
+        )
     try:
         envelope = strict_loads(data[:-1])
     except UnicodeDecodeError:

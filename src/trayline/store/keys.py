@@ -181,7 +181,7 @@ def _upsert(session: Session, entry: dict[str, Any], source: str, note: str) -> 
     unit.firmware = {role: fw for role, fw in entry["firmware"].items() if fw}
     session.flush()
     have = set(
-        session.execute(select(Part.kind, Part.part_serial).where(Part.unit_id == unit.id)).tuples()
+        session.execute(select(Part.kind, Part.part_serial).where(Part.unit_id == unit.id)).all()
     )
     for part in entry["parts"]:
         if (part["name"], part["serial"]) not in have:
