@@ -38,6 +38,11 @@ class FakeTime:
         self.now += seconds
 
 
+async def send(lim: RateLimiter) -> None:
+    """One request: a slot, then its answer at once (every slot is settled or released)."""
+    lim.settle(await lim.acquire())
+
+
 def limiter(limit: RateLimit, fake: FakeTime, headroom: float = 1.0) -> RateLimiter:
     return RateLimiter(limit, headroom=headroom, clock=fake.clock, sleep=fake.sleep)
 
@@ -113,7 +118,7 @@ async def test_window_never_over_capacity(seed: int) -> None:
     for _ in range(200):
         if rng.random() < 0.3:
             fake.now += rng.uniform(0, limit.seconds / 2)
-        await lim.acquire()
+        await send(lim)
         sent.append(fake.now)
     assert sent == sorted(sent)
     assert_window_respected(sent, lim.capacity, limit.seconds)
@@ -127,7 +132,7 @@ async def test_concurrent_senders_share_the_window() -> None:
 
     async def sender() -> None:
         for _ in range(10):
-            await lim.acquire()
+            await send(lim)
             sent.append(fake.now)
             await asyncio.sleep(0)
 
@@ -142,10 +147,10 @@ async def test_first_burst_is_immediate() -> None:
     fake = FakeTime()
     lim = limiter(RateLimit(10, 60), fake)
     for _ in range(10):
-        await lim.acquire()
+        await send(lim)
     assert fake.slept == []
     assert lim.sent_in_window() == 10
-    await lim.acquire()
+    await send(lim)
     assert sum(fake.slept) == pytest.approx(60.0, abs=0.001)
 
 
@@ -162,12 +167,12 @@ def test_headroom() -> None:
 async def test_slow_down_pauses_everyone_and_shrinks() -> None:
     fake = FakeTime()
     lim = limiter(RateLimit(100, 10), fake)
-    await lim.acquire()
+    await send(lim)
     lim.slow_down(7.0)
     assert lim.throttled == 1
     assert lim.capacity == 80
     start = fake.now
-    await lim.acquire()
+    await send(lim)
     assert fake.now - start >= 7.0
     # A burst of 429s in one episode (answers already on the wire) shrinks it once.
     for _ in range(32):
@@ -186,12 +191,12 @@ async def test_slow_down_without_retry_after() -> None:
     lim = limiter(RateLimit(100, 300), fake)
     lim.slow_down(None)
     start = fake.now
-    await lim.acquire()
+    await send(lim)
     assert fake.now - start == pytest.approx(5.0), "min(window / 10, 5 s)"
     short = limiter(RateLimit(100, 10), fake)
     short.slow_down(None)
     start = fake.now
-    await short.acquire()
+    await send(short)
     assert fake.now - start == pytest.approx(1.0)
 
 
@@ -290,7 +295,7 @@ def test_host_window_is_shared_between_limiters(tmp_path: Path) -> None:
 
     async def go() -> None:
         for n in range(30):
-            await (a if n % 2 else b).acquire()
+            await send(a if n % 2 else b)
             sent.append(fake.now)
 
     asyncio.run(go())
@@ -306,7 +311,7 @@ def test_host_window_shares_a_429_pause(tmp_path: Path) -> None:
     b = RateLimiter(RateLimit(100, 5.0), clock=fake.clock, sleep=fake.sleep, host=HostWindow(path))
     a.slow_down(3.0)
     start = fake.now
-    asyncio.run(b.acquire())
+    asyncio.run(send(b))
     assert fake.now - start == pytest.approx(3.0)
 
 
@@ -352,10 +357,16 @@ async def test_settled_slot_counts_from_the_answer() -> None:
     assert fake.now == pytest.approx(t0 + 16.0)
 
 
-async def test_unsettled_slot_expires_by_send_time() -> None:
+async def test_a_slot_in_flight_counts_until_its_answer() -> None:
+    """However long a request is on the wire, its slot counts: the server may count it later."""
     fake = FakeTime()
     t0 = fake.now
     lim = limiter(RateLimit(1, 5.0), fake)
-    await lim.acquire()
-    await lim.acquire()
-    assert fake.now == pytest.approx(t0 + 5.0)
+    slot = await lim.acquire()
+    waiting = asyncio.create_task(lim.acquire())
+    fake.now = t0 + 60.0  # a minute on the wire: far past the window
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    lim.settle(slot)  # answered at t0 + 60: counts until t0 + 65
+    await waiting
+    assert fake.now == pytest.approx(t0 + 65.0)

@@ -227,6 +227,7 @@ class RateLimiter:
         self._answered: deque[float] = deque()  # answer times, oldest first
         self._next_slot = 0
         self._lock = asyncio.Lock()
+        self._room = asyncio.Event()
         self._paused_until = 0.0
         self._factor = 1.0
         self._shrunk_to = 1.0  # the factor the last episode left
@@ -240,25 +241,28 @@ class RateLimiter:
         return max(1, int(self.limit.requests * self.headroom * self._factor))
 
     def _prune(self, now: float) -> None:
-        """Forget slots older than the window (a slot never settled expires by its send time)."""
+        """Forget answered slots older than the window.
+
+        A slot still in flight is never forgotten, however old: the server counts
+        a request when it arrives, which may be later still (a queue, a slow
+        network). Every slot is settled or released by the client (``finally``),
+        so none is in flight for ever.
+        """
         edge = now - self.limit.seconds
         answered = self._answered
         while answered and answered[0] <= edge:
             answered.popleft()
-        in_flight = self._in_flight
-        while in_flight and next(iter(in_flight.values())) <= edge:
-            in_flight.popitem(last=False)
 
     def _used(self) -> int:
         return len(self._in_flight) + len(self._answered)
 
-    def _next_expiry(self) -> float:
-        times = []
+    async def _wait_for_room(self, now: float) -> None:
+        """Until the oldest answered slot leaves the window, or (all in flight) an answer."""
         if self._answered:
-            times.append(self._answered[0])
-        if self._in_flight:
-            times.append(next(iter(self._in_flight.values())))
-        return min(times) + self.limit.seconds
+            await self._pause(max(self._answered[0] + self.limit.seconds - now, 0.0005))
+            return
+        self._room.clear()
+        await self._room.wait()
 
     async def acquire(self) -> int:
         """Wait for room in the window; the slot number is for :meth:`settle`."""
@@ -270,7 +274,7 @@ class RateLimiter:
                     continue
                 self._prune(now)
                 if self._used() >= self.capacity:
-                    await self._pause(max(self._next_expiry() - now, 0.0005))
+                    await self._wait_for_room(now)
                     continue
                 if self._host is not None:
                     wait = self._host.take(now, self.capacity, self.limit.seconds)
@@ -288,12 +292,14 @@ class RateLimiter:
         if sent is not None:
             now = self._clock()
             self._answered.append(now)
+            self._room.set()
             if self._host is not None:
                 self._host.restamp(sent, now, self.limit.seconds)
 
     def release(self, slot: int) -> None:
         """Give ``slot`` back: its request was cancelled before it went out."""
         sent = self._in_flight.pop(slot, None)
+        self._room.set()
         if sent is not None and self._host is not None:
             self._host.drop(sent, self._clock(), self.limit.seconds)
 
