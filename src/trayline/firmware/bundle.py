@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy.engine import make_url
-
 from trayline import settings
 from trayline.core.manifest import BundleInfo, ManifestEntry, bundle_digest
 from trayline.core.modules import ModuleError, parse_module
@@ -39,6 +37,7 @@ from trayline.firmware.checks import (
 from trayline.firmware.hexfile import Placement
 from trayline.store import bundles
 from trayline.store.db import Store
+from trayline.store.workspace import workspace_of
 
 __all__ = [
     "ROLES",
@@ -84,10 +83,7 @@ def bundle_dir(url: str) -> Path:
     explicit = settings.bundle_dir()
     if explicit is not None:
         return explicit
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return Path(str(parsed.database)).resolve().parent / "trayline-bundles"
-    return Path("trayline-bundles").resolve()
+    return workspace_of(url) / "trayline-bundles"
 
 
 def _blob_path(root: Path, sha256: str) -> Path:
