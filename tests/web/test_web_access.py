@@ -192,7 +192,7 @@ def test_logout_ends_the_session(web: Any) -> None:
 
 
 def test_a_disabled_user_is_out_at_the_next_request(web: Any) -> None:
-    store, app = web
+    _store, app = web
     with client_for(app) as op, client_for(app) as admin:
         login(op, "operator")
         assert op.get("/api/units").status_code == 200
@@ -219,7 +219,7 @@ def test_api_tokens_act_as_their_user_and_need_no_csrf(web: Any) -> None:
 
 
 def test_the_admin_makes_a_token_that_is_shown_once_and_stored_hashed(web: Any) -> None:
-    store, app = web
+    _store, app = web
     with client_for(app) as client:
         csrf = login(client, "admin")
         page = client.post("/admin/users/engineer/token", data={"label": "mes", "csrf_token": csrf})

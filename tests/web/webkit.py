@@ -15,8 +15,8 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from station.linekit import CONFIG, World, make_bundles, make_line
 
+from station.linekit import CONFIG, World, make_bundles, make_line
 from trayline.station.plantester import plan_tester
 from trayline.station.prompts import QueuedPrompts
 from trayline.station.runner import Runner
