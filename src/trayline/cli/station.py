@@ -37,7 +37,13 @@ from trayline.inputs import InputError
 from trayline.settings.line import ConfigError
 from trayline.station.assembly import StationOptions, build_runner
 from trayline.station.line import Line, load_line
-from trayline.station.prompts import QueuedPrompts, ScriptedPrompts, parse_answer
+from trayline.station.prompts import (
+    Prompt,
+    PromptSource,
+    QueuedPrompts,
+    ScriptedPrompts,
+    parse_answer,
+)
 from trayline.station.runner import Runner, SlotView
 
 app = typer.Typer(
@@ -75,7 +81,7 @@ def slot_panel(view: SlotView) -> Panel:
     return Panel(body, title=title, border_style=colour, width=38, height=5)
 
 
-def render(runner: Runner) -> Group:
+def render(runner: Runner, question: Prompt | None = None) -> Group:
     grid = Table.grid(padding=(0, 1))
     panels = [slot_panel(v) for v in runner.slots()]
     for i in range(0, len(panels), 2):
@@ -84,40 +90,57 @@ def render(runner: Runner) -> Group:
     for notice in runner.recent(6):
         style = {"error": "red", "warn": "yellow", "ok": "green"}.get(notice.level, "")
         lines.append(notice.text + "\n", style=style)
-    return Group(grid, Panel(lines, title="messages", width=77))
+    parts: list[Panel | Table] = [grid]
+    if question is not None:
+        ask = Text.assemble((question.text, "bold"), ("\nscan YES or NO on the bench card", ""))
+        parts.append(
+            Panel(ask, title=f"question ({question.step})", border_style="yellow", width=77)
+        )
+    parts.append(Panel(lines, title="messages", width=77))
+    return Group(*parts)
 
 
-def _scans(script: Path | None) -> Iterator[str]:
-    if script is None:
-        for line in sys.stdin:
-            yield line.rstrip("\r\n")
-        return
+def _stdin_scans() -> Iterator[str]:
+    for line in sys.stdin:
+        yield line.rstrip("\r\n")
+
+
+def _read_script(script: Path) -> tuple[list[str], list[str]]:
+    """A script's scans, and its YES/NO lines as the answers to the prompts, in order.
+
+    Answers are taken apart from the scans because a script is fed faster than
+    any question is asked: the n-th YES/NO answers the n-th question.
+    """
     try:
         text = script.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"{script}: cannot read the script: {exc}")
+    scans: list[str] = []
+    answers: list[str] = []
     for line in text.splitlines():
-        if line.strip() and not line.lstrip().startswith("#"):
-            yield line
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        (answers if line.strip().upper() in ("YES", "NO") else scans).append(line)
+    return scans, answers
 
 
 def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(143)
 
 
-def _drive(runner: Runner, scans: Iterator[str], live: Live | None) -> None:
+def _drive(runner: Runner, scans: Iterator[str], live: Live | None, prompts: QueuedPrompts) -> None:
     for notice in runner.start():
         if live is None:
             err.print(notice.text, markup=False)
     for scan in scans:
         runner.scan(scan)
         if live is not None:
-            live.update(render(runner))
+            live.update(render(runner, prompts.waiting))
     while not runner.wait_idle(timeout=0.2):
         if live is not None:
-            live.update(render(runner))
+            live.update(render(runner, prompts.waiting))
     if live is not None:
-        live.update(render(runner))
+        live.update(render(runner, prompts.waiting))
 
 
 @app.command("run")
@@ -161,7 +184,14 @@ def run_command(
         except BundleError as exc:
             fail(f"{config}: [bundles]: {exc}")
         queued = QueuedPrompts()
-        prompts = ScriptedPrompts(default=default) if default is not None else queued
+        scans: Iterator[str] = _stdin_scans()
+        prompts: PromptSource = queued
+        if script is not None:
+            lines, replies = _read_script(script)
+            scans = iter(lines)
+            prompts = ScriptedPrompts(replies, default=default)
+        elif default is not None:
+            prompts = ScriptedPrompts(default=default)
         options = StationOptions(
             virtual_dir=virtual, tray_file=tray, operator=operator, time_scale=time_scale
         )
@@ -175,19 +205,21 @@ def run_command(
             )
         except InputError as exc:
             fail(str(exc))
-        summary = _session(runner, _scans(script), as_json)
+        summary = _session(runner, scans, as_json, queued)
     _finish(summary, as_json)
 
 
-def _session(runner: Runner, scans: Iterator[str], as_json: bool) -> dict[str, Any]:
+def _session(
+    runner: Runner, scans: Iterator[str], as_json: bool, prompts: QueuedPrompts
+) -> dict[str, Any]:
     previous = signal.signal(signal.SIGTERM, _terminate)
     code = 0
     try:
         if as_json or not out.is_terminal:
-            _drive(runner, scans, None)
+            _drive(runner, scans, None, prompts)
         else:
             with Live(render(runner), console=out, refresh_per_second=8) as live:
-                _drive(runner, scans, live)
+                _drive(runner, scans, live, prompts)
     except KeyboardInterrupt:
         code = 130
     except SystemExit as exc:
