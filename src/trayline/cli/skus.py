@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from trayline.cli.console import fail, out
+from trayline.cli.tables import id_column, new_table, print_table, text_column
 from trayline.core.skus import CATALOG, UnknownSku, get_sku
 
 
@@ -53,18 +54,24 @@ def skus_command(
     if as_json:
         out.print_json(json.dumps(rows))
         return
-    table = Table(title="Particle cellular SKUs")
-    for col in ("SKU", "family", "platform", "radio", "SIM", "prefixes", "SWD", "min OS"):
-        table.add_column(col)
+    table = new_table("Particle cellular SKUs")
+    id_column(table, "SKU", 6)
+    text_column(table, "family", min_width=8)
+    id_column(table, "platform", 8)
+    text_column(table, "radio", min_width=10)
+    id_column(table, "SIM", 8)
+    text_column(table, "prefixes", min_width=4)
+    id_column(table, "SWD", 3)
+    id_column(table, "min OS", 6)
     for s in CATALOG.values():
         table.add_row(
             s.name,
             str(s.family),
-            f"{s.platform.name} ({s.platform.id})",
+            s.platform.name,
             s.radio,
             "4FF" if s.separate_sim else "embedded",
             " ".join(s.serial_prefixes),
             "yes" if s.swd else "no",
             str(s.min_device_os),
         )
-    out.print(table)
+    print_table(table)
