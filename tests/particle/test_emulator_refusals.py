@@ -28,7 +28,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 @pytest.fixture
 def app() -> EmulatorApp:
-    app = create_app(EmulatorConfig(seed=11, max_body_bytes=4096, max_devices_per_request=500))
+    app = create_app(EmulatorConfig(seed=11, max_body_bytes=4096, max_devices_per_request=5000))
     app.cloud.add_product(PRODUCT, SLUG, platform_id=13)
     app.cloud.add_token("me@example.com", token="t" * 40)
     return app
@@ -273,7 +273,7 @@ async def test_fault_maxima_are_accepted(app: EmulatorApp, http: httpx.AsyncClie
     assert r.json()["latency_ms"] == 60000 and r.json()["rate_limit"] == "1000000000/86400"
 
 
-@pytest.mark.parametrize("count", [200_000, 501, 0, -3, "many", 2.5, True])
+@pytest.mark.parametrize("count", [200_000, 5001, 0, -3, "many", 2.5, True])
 async def test_absurd_factory_orders_are_400_and_make_nothing(
     app: EmulatorApp, http: httpx.AsyncClient, count: object
 ) -> None:
@@ -285,16 +285,16 @@ async def test_absurd_factory_orders_are_400_and_make_nothing(
 async def test_bulk_creation_lets_other_requests_through(
     app: EmulatorApp, http: httpx.AsyncClient
 ) -> None:
-    """A 500-device order yields to the event loop: a GET sent after it finishes first."""
+    """A 5000-device order yields to the event loop: a GET sent after it finishes first."""
     order = asyncio.create_task(
-        http.post("/_emulator/devices", json={"sku": "BRN404", "count": 500})
+        http.post("/_emulator/devices", json={"sku": "BRN404", "count": 5000})
     )
     await asyncio.sleep(0)  # the order starts and reaches its first yield
     r = await http.get("/v1/user")
     assert r.status_code == 200
     assert not order.done()  # the user lookup did not wait for the order
     assert (await order).status_code == 201
-    assert len(app.cloud.devices) == 500
+    assert len(app.cloud.devices) == 5000
 
 
 # ------------------------------------------------------------------------- state file
