@@ -222,7 +222,12 @@ def main() -> None:
         default=10_000,
         help="devices for the whole-job-against-the-rate-limit-floor run (0 = skip)",
     )
-    parser.add_argument("--floor-rate-limit", default="400/1", help="its scaled-down limit")
+    parser.add_argument(
+        "--floor-rate-limit",
+        default="2000/10",
+        help="its scaled-down limit (keep the window long against the latency: a slot counts "
+        "from its answer, so a 1-second window loses latency/window of the rate)",
+    )
     args = parser.parse_args()
     limit = RateLimit.parse(args.rate_limit)
     n = args.devices
