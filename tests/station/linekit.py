@@ -9,7 +9,7 @@ without the virtual package. ``never_answers`` makes the channel time out,
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from trayline.firmware.bundle import create_bundle
 from trayline.programmers.base import Programmer
 from trayline.settings.line import SlotSpec
 from trayline.station.front import TrayEntry
+from trayline.station.labels import LabelData, print_label
 from trayline.station.line import Line, load_line
 from trayline.station.plantester import plan_tester
 from trayline.station.prompts import ScriptedPrompts
@@ -169,6 +170,13 @@ def make_line(tmp_path: Path, text: str = CONFIG) -> Line:
     return load_line(path)
 
 
+def _labeller(line: Line) -> Callable[[UnitView], str] | None:
+    config = line.label
+    if config is None:
+        return None
+    return lambda u: print_label(LabelData(u.serial_number, u.device_id or "", u.sku or ""), config)
+
+
 def make_runner(store: Store, line: Line, world: World, *, owner: str = "st1/test/1/x") -> Runner:
     work = UnitWork(
         store=store,
@@ -178,5 +186,6 @@ def make_runner(store: Store, line: Line, world: World, *, owner: str = "st1/tes
         tester=plan_tester(line, world.channel, prompts=ScriptedPrompts(default=True)),
         opener=world.open,
         locate=world.locate,
+        label=_labeller(line),
     )
     return Runner(work, tray=world.tray)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from linekit import World, make_bundles, make_line, make_runner, serial
+from linekit import CONFIG, World, make_bundles, make_line, make_runner, serial
 
+from trayline.settings.line import ConfigError
 from trayline.station.record import unit_record
 from trayline.store.db import Store
 from trayline.store.units import find_unit
@@ -127,3 +128,28 @@ def test_retest_runs_again_and_keeps_every_attempt(line_store: Store, tmp_path: 
     assert [a["outcome"] for a in record["attempts"]] == ["fail", "pass"]
     texts = _run(line_store, tmp_path, world, [unit])
     assert "already passed" in texts[0]
+
+
+def test_ready_units_get_a_label_and_a_bad_printer_is_a_config_error(
+    line_store: Store, tmp_path: Path
+) -> None:
+    labels = tmp_path / "labels.zpl"
+    text = CONFIG + f'\n[label]\nprinter = "{labels}"\ntitle = "Acme Tracker"\n'
+    world = World()
+    good = world.add(1)
+    low = world.add(2, readings={"vbat": 3.0})
+    line = make_line(tmp_path, text)
+    runner = make_runner(line_store, line, world)
+    runner.start()
+    for scan in (good, "BAT-000001", "ENC-000001", low, "BAT-000002", "ENC-000002"):
+        runner.scan(scan)
+    assert runner.wait_idle(60)
+    runner.stop()
+    zpl = labels.read_text()
+    assert good in zpl and world.tray[good].device_id in zpl and low not in zpl
+    record = unit_record(line_store, find_unit(line_store, good))  # type: ignore[arg-type]
+    assert record["events"][-1]["kind"] == "label"
+    bad = (tmp_path / "bad").mkdir() or tmp_path / "bad"
+    with pytest.raises(ConfigError) as caught:
+        make_line(bad, CONFIG + '\n[label]\nprinter = "ftp://x"\n')
+    assert caught.value.problems[0].startswith(f"{bad / 'trayline.toml'}:39: label.printer")

@@ -125,6 +125,8 @@ class LineConfig:
     slots: tuple[SlotSpec, ...]
     retest_limit: int = 2
     warnings: tuple[str, ...] = field(default=())
+    label: dict[str, Any] = field(default_factory=dict)
+    """``[label]`` as written (schema: :mod:`trayline.station.labels`); empty = no labels."""
 
     @property
     def connectivity_skipped(self) -> bool:
@@ -223,7 +225,7 @@ class _Reader:
                 self.problem((*key, name), f"unknown key (known: {', '.join(sorted(known))})")
 
 
-_TOP_KEYS = {"line", "site", "bundles", "parts", "test_plan", "provisioning", "slots"}
+_TOP_KEYS = {"line", "site", "bundles", "parts", "test_plan", "provisioning", "slots", "label"}
 _LINE_KEYS = {"product", "sku", "station", "retest_limit"}
 
 
@@ -354,21 +356,9 @@ def parse_line_config(text: str, path: str = "trayline.toml") -> LineConfig:
     slots = _read_slots(r, data)
     if r.problems or product is None or sku is None or test is None or production is None:
         raise ConfigError(r.problems or [f"{path}: incomplete configuration"])
-    config = LineConfig(
-        path,
-        product,
-        sku,
-        station,
-        site,
-        Bundles(test, production),
-        parts,
-        plan,
-        policy,
-        slots,
-        retest,
-    )
+    label = r.table(data, "label", required=False)
     warnings = []
-    if config.connectivity_skipped:
+    if sku.lte_cat_m1 and site.country.upper() in CHINA:
         warnings.append(
             f"{sku.name} is LTE Cat M1: it cannot connect to cellular at a CM in "
             f"{site.country}; the test firmware should run in manual mode and the "
@@ -380,13 +370,14 @@ def parse_line_config(text: str, path: str = "trayline.toml") -> LineConfig:
         sku,
         station,
         site,
-        config.bundles,
+        Bundles(test, production),
         parts,
         plan,
         policy,
         slots,
         retest,
         tuple(warnings),
+        label,
     )
 
 

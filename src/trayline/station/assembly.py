@@ -33,6 +33,7 @@ from trayline.programmers.base import (
 from trayline.programmers.registry import open_programmer
 from trayline.settings.line import SlotSpec
 from trayline.station.front import TrayEntry
+from trayline.station.labels import LabelConfig, LabelData, print_label
 from trayline.station.lease import owner_name
 from trayline.station.line import Line
 from trayline.station.plantester import plan_tester
@@ -163,6 +164,14 @@ def _channels(
     return open_for
 
 
+def _labeller(config: LabelConfig) -> Callable[[UnitView], str]:
+    def label(unit: UnitView) -> str:
+        data = LabelData(unit.serial_number, unit.device_id or "", unit.sku or "")
+        return print_label(data, config)
+
+    return label
+
+
 def build_runner(
     store: Store,
     line: Line,
@@ -186,5 +195,6 @@ def build_runner(
         tester=tester,
         opener=_Opener(options),
         locate=_Locator(options, placed),
+        label=_labeller(line.label) if line.label else None,
     )
     return Runner(work, tray=tray, answer=answer)

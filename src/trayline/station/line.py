@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from trayline.settings.line import ConfigError, LineConfig, load_line_config, locate_key
+from trayline.station.labels import LabelConfig, LabelError, parse_label_config
 from trayline.station.testplan import TestPlan
 from trayline.station.testplan_config import TestPlanError, parse_test_plan
 
@@ -25,6 +26,8 @@ _PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 class Line:
     config: LineConfig
     plan: TestPlan
+    label: LabelConfig | None = None
+    """Where each ready unit's label goes; None when the line prints no labels."""
 
 
 def path_key(path: str) -> tuple[str | int, ...]:
@@ -53,4 +56,12 @@ def load_line(path: Path) -> Line:
         raise ConfigError(
             [f"{path}: [test_plan] has no steps: add at least one [[test_plan.steps]]"]
         )
-    return Line(config, plan)
+    label = None
+    if config.label:
+        try:
+            label = parse_label_config(config.label)
+        except LabelError as exc:
+            dotted = str(exc).split(":", 1)[0]
+            text = path.read_text(encoding="utf-8")
+            raise ConfigError([f"{_where(text, str(path), dotted)}: {exc}"]) from None
+    return Line(config, plan, label)

@@ -78,6 +78,7 @@ class Runner:
         self.all_notices: list[Notice] = []
         self.stats = _Stats()
         self.work.progress = self._progress
+        self.work.warn = self._warn
         self.front = Front(
             work.store,
             self.config,
@@ -166,6 +167,9 @@ class Runner:
             view = self._slots[slot]
             self._slots[slot] = replace(view, state="working", serial=serial, step=what)
             self._pending[serial] = f"on slot {slot} ({what})"
+
+    def _warn(self, slot: str, serial: str, what: str) -> None:
+        self._note(Notice("warn", f"{serial} on slot {slot}: {what}", serial, slot))
 
     def _slot_loop(self, spec: SlotSpec) -> None:
         while True:

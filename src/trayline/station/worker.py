@@ -36,6 +36,7 @@ from trayline.programmers.base import (
 )
 from trayline.settings.line import LineConfig, SlotSpec
 from trayline.station.flow import TERMINAL, Status, Step, next_step
+from trayline.station.labels import LabelError
 from trayline.station.lease import LEASE_TTL, abandoned
 from trayline.store.db import Store
 from trayline.store.units import (
@@ -43,6 +44,7 @@ from trayline.store.units import (
     EventContext,
     LeaseLost,
     UnitView,
+    add_event,
     advance,
     finish_attempt,
     identify,
@@ -137,6 +139,10 @@ class UnitWork:
     opener: Opener
     locate: Callable[[SlotSpec, UnitView], SlotDevice]
     progress: ProgressFn = lambda _slot, _serial, _what: None
+    label: Callable[[UnitView], str] | None = None
+    """Print a ready unit's label (the optional last step); returns where it went."""
+    warn: ProgressFn = lambda _slot, _serial, _what: None
+    """A problem the operator must see that does not fail the unit (a label not printed)."""
 
 
 def _firmware_entry(report: FlashReport) -> dict[str, Any]:
@@ -335,12 +341,27 @@ def _run(unit: _Unit) -> None:
                 work.progress(slot.name, serial, str(step))
                 unit.renew_lease()
                 unit.run_step(step, to, prog, device_id)
+        if unit.view.status == Status.READY and work.label is not None:
+            _print_label(unit)
     except StepFailed as exc:
         _fail(unit, str(exc))
     except ProgrammerError as exc:
         _fail(unit, f"{_category(exc)}: {exc}")
     except BundleError as exc:
         _fail(unit, f"{BUNDLE_PROBLEM}: {exc}")
+
+
+def _print_label(unit: _Unit) -> None:
+    """The label goes out after the unit is ready; a printer problem is said, not a failure."""
+    work, view = unit.work, unit.view
+    assert work.label is not None
+    try:
+        where = work.label(view)
+    except LabelError as exc:
+        add_event(work.store, view.id, "label_failed", ctx=unit.ctx, detail=str(exc))
+        work.warn(unit.slot.name, view.serial_number, f"label not printed: {exc}")
+        return
+    add_event(work.store, view.id, "label", ctx=unit.ctx, detail=f"label sent to {where}")
 
 
 def _category(exc: ProgrammerError) -> str:
