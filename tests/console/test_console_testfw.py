@@ -88,3 +88,23 @@ def test_parse_answer_line() -> None:
     assert parse_answer_line(b"[1]") is None
     assert parse_answer_line(b"{bad") is None
     assert parse_answer_line(b"\xff{") is None
+
+
+def test_a_late_answer_to_a_timed_out_request_is_not_read_as_the_next_answer(peer) -> None:  # type: ignore[no-untyped-def]
+    """The device answers the first hello only after the host gave up; the retry gets its own."""
+    import time
+
+    calls = {"n": 0}
+
+    def answer(line: bytes) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            time.sleep(0.6)  # too late for the first exchange
+            return b'{"hello": "trayline-testfw", "device_id": "stale"}\n'
+        return b'{"hello": "trayline-testfw", "device_id": "fresh"}\n'
+
+    with TestFirmwareClient(peer(answer), timeout=3) as client:
+        with pytest.raises(NoAnswer, match=r"in 0\.3 s"):
+            client.hello(timeout=0.3)
+        time.sleep(0.5)  # the stale answer is now waiting in the port
+        assert client.hello()["device_id"] == "fresh"

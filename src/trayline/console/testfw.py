@@ -84,12 +84,20 @@ class TestFirmwareClient:
     # -- wire ------------------------------------------------------------------------------
 
     def _send(self, request: Mapping[str, Any]) -> None:
+        """Write one request, first dropping anything still unread.
+
+        The protocol is strictly request/answer, so bytes waiting before a
+        request are the tail of an earlier answer that timed out (a retried
+        step must not read them as its own answer).
+        """
         self.open()
         assert self._port is not None
+        self._buffer.clear()
+        self._port.reset_input_buffer()
         self._port.write(json.dumps(request).encode() + b"\n")
         self._port.flush()
 
-    def _next_object(self, deadline: float, what: str) -> dict[str, Any]:
+    def _next_object(self, deadline: float, what: str, seconds: float) -> dict[str, Any]:
         """The next JSON object the device sends; non-JSON lines are skipped."""
         assert self._port is not None
         while True:
@@ -101,9 +109,7 @@ class TestFirmwareClient:
                     return obj
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise NoAnswer(
-                    self.path, f"test firmware did not answer {what} in {self.timeout:g} s"
-                )
+                raise NoAnswer(self.path, f"test firmware did not answer {what} in {seconds:g} s")
             self._port.timeout = min(remaining, 0.05)
             chunk = self._port.read(max(1, self._port.in_waiting))
             self._buffer += chunk
@@ -117,12 +123,13 @@ class TestFirmwareClient:
     ) -> list[dict[str, Any]]:
         """Send ``request``; every object received up to and including the terminal one."""
         self.open()
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        seconds = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + seconds
         what = f"{request.get('cmd')!r}"
         self._send(request)
         answers: list[dict[str, Any]] = []
         while True:
-            obj = self._next_object(deadline, what)
+            obj = self._next_object(deadline, what, seconds)
             answers.append(obj)
             if terminal(obj) or _is_error(obj):
                 return answers
