@@ -148,7 +148,7 @@ def _populate(
     seeds: list[tuple[str, int]],
     tray: Path | None,
     online: bool,
-    resumed: bool,
+    resumed: Path | None,
 ) -> str:
     """Seed factory devices and load the tray; returns what to say about it."""
     said = []
@@ -160,7 +160,7 @@ def _populate(
             fail(str(exc))
         said.append(f"tray {tray}: {len(units)} devices ({len(units) - len(added)} already known)")
     if resumed:  # a reloaded state already holds the devices seeded the first time
-        said.append(f"resumed: {len(emulator.cloud.devices)} devices (--seed skipped)")
+        said.append(f"resumed {resumed}: {len(emulator.cloud.devices)} devices (--seed skipped)")
     elif seeds:
         for sku, count in seeds:
             emulator.cloud.make_devices(sku, count, online=online)
@@ -285,7 +285,7 @@ def serve(
         fail(f"--state {state}: cannot load it: {exc}")
     for problem in emulator.cloud.load_problems[:10]:
         err.print(f"warning: {state}: {problem}")
-    resumed = state is not None and state.exists()
+    resumed = state if state is not None and state.exists() else None
     said = _populate(emulator, seeds, tray, online, resumed)
     _run(emulator, host, port_number, said, admin_token_file)
 
