@@ -128,19 +128,37 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(143)
 
 
+class _Log:
+    """Without the live screen (a pipe, --json): every message as a line on stderr, as it comes."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+        self.shown = 0
+
+    def flush(self) -> None:
+        notices = self.runner.all_notices[self.shown :]
+        self.shown += len(notices)
+        for notice in notices:
+            err.print(f"{notice.level}: {notice.text}", markup=False, highlight=False)
+
+
 def _drive(runner: Runner, scans: Iterator[str], live: Live | None, prompts: QueuedPrompts) -> None:
-    for notice in runner.start():
+    log = _Log(runner)
+
+    def show() -> None:
         if live is None:
-            err.print(notice.text, markup=False)
+            log.flush()
+        else:
+            live.update(render(runner, prompts.waiting))
+
+    runner.start()
+    show()
     for scan in scans:
         runner.scan(scan)
-        if live is not None:
-            live.update(render(runner, prompts.waiting))
+        show()
     while not runner.wait_idle(timeout=0.2):
-        if live is not None:
-            live.update(render(runner, prompts.waiting))
-    if live is not None:
-        live.update(render(runner, prompts.waiting))
+        show()
+    show()
 
 
 @app.command("run")
