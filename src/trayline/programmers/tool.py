@@ -40,6 +40,7 @@ from typing import Protocol
 
 from trayline.programmers.base import ProgrammerError, ToolFailed, ToolMissing, ToolTimeout
 from trayline.programmers.registry import OpenRequest
+from trayline.settings import environment, tool_path
 
 __all__ = [
     "ErrorPattern",
@@ -200,7 +201,7 @@ class Tool:
     runner: Runner = field(default_factory=SubprocessRunner)
     executable: str | None = None
     """An explicit path (backend option ``tool``); else ``spec.env_var``, else PATH."""
-    environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
+    environ: Mapping[str, str] = field(default_factory=environment)
     record_to: Path | None = None
     """When set, every run's transcript is appended here (see docs: recording a transcript)."""
     runs: list[ToolRun] = field(default_factory=list)
@@ -213,7 +214,7 @@ class Tool:
         return self._resolved
 
     def _lookup(self) -> str:
-        explicit = self.executable or self.environ.get(self.spec.env_var)
+        explicit = self.executable or tool_path(self.spec.env_var, self.environ)
         if explicit:
             if Path(explicit).is_file() and os.access(explicit, os.X_OK):
                 return explicit
