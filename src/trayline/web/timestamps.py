@@ -1,7 +1,7 @@
 """``since=`` as people and machines write it: an ISO date or time, or ``7d`` / ``12h``.
 
-A bad value is the caller's mistake: :class:`BadSince` becomes a 422 (API) or
-an error line on the page, never a 500.
+A bad value is the caller's mistake: a 422 naming the parameter, shaped like
+FastAPI's own validation errors; never a 500.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
 
 from trayline.store.models.base import utcnow
 
@@ -31,7 +31,7 @@ def parse_since(text: str | None) -> datetime | None:
         when = datetime.fromisoformat(value)
         return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     except (ValueError, OverflowError):
-        raise HTTPException(
-            422,
-            f"since={value!r}: use an ISO date or time (2026-11-25, 2026-11-25T06:00) or 7d/12h",
+        why = f"since={value!r}: use an ISO date or time (2026-11-25, 2026-11-25T06:00) or 7d/12h"
+        raise RequestValidationError(
+            [{"loc": ("query", "since"), "msg": why, "type": "value_error", "input": value}]
         ) from None

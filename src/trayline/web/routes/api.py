@@ -28,6 +28,10 @@ NOT_LOGGED_IN: dict[int | str, dict[str, Any]] = {
     401: {"description": "no session and no valid bearer token"},
     403: {"description": "role too low, or a session request without its CSRF token"},
 }
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    **NOT_LOGGED_IN,
+    404: {"description": "no such unit, station or job"},
+}
 
 
 class UnitSummary(BaseModel):
@@ -90,7 +94,7 @@ class NoticeOut(BaseModel):
     text: str
 
 
-@router.get("/units/{ident}", responses=NOT_LOGGED_IN)
+@router.get("/units/{ident}", responses=NOT_FOUND)
 def get_unit(request: Request, ident: str, who: Principal = Operator) -> dict[str, Any]:
     """The unit's record: the object `trayline units show IDENT --json` prints."""
     store = request.app.state.store
@@ -169,7 +173,7 @@ def stations(request: Request, who: Principal = Operator) -> list[dict[str, Any]
     return [hub.get(name).snapshot() for name in hub.names()]
 
 
-@router.post("/stations/{name}/scan", responses=NOT_LOGGED_IN)
+@router.post("/stations/{name}/scan", responses=NOT_FOUND)
 def scan(request: Request, name: str, body: ScanIn, who: Principal = Operator) -> NoticeOut:
     """Hand one scanned line to the station (as if scanned at its page)."""
     notice = handle_of(request, name).scan(body.scan)
@@ -178,7 +182,7 @@ def scan(request: Request, name: str, body: ScanIn, who: Principal = Operator) -
     )
 
 
-@router.post("/stations/{name}/answer", responses=NOT_LOGGED_IN)
+@router.post("/stations/{name}/answer", responses=NOT_FOUND)
 def answer(request: Request, name: str, body: AnswerIn, who: Principal = Operator) -> NoticeOut:
     """Answer the oldest waiting operator question yes or no."""
     taken = handle_of(request, name).answer(body.yes)

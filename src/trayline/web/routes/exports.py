@@ -26,7 +26,7 @@ from trayline.store.web_queries import (
 )
 from trayline.web.access import Principal, require
 from trayline.web.overview import MAX_DAYS, window
-from trayline.web.routes.api import NOT_LOGGED_IN
+from trayline.web.routes.api import NOT_FOUND, NOT_LOGGED_IN
 from trayline.web.timestamps import parse_since
 
 router = APIRouter(prefix="/api", tags=["exports"])
@@ -102,7 +102,11 @@ def measurements_csv(
     return _download(_csv(MEASUREMENT_COLUMNS, rows), "measurements.csv")
 
 
-@router.get("/export/jobs/{job_id}.csv", responses=CSV_RESPONSE, response_class=StreamingResponse)
+@router.get(
+    "/export/jobs/{job_id}.csv",
+    responses={**CSV_RESPONSE, **NOT_FOUND},
+    response_class=StreamingResponse,
+)
 def job_csv(
     request: Request, job_id: int = Path(ge=1, le=2**62), who: Principal = Engineer
 ) -> StreamingResponse:
