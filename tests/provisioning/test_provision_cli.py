@@ -249,7 +249,7 @@ def test_sigkill_at_random_moments_then_resume(tmp_path: Path) -> None:
                     stdout=subprocess.DEVNULL,
                     stderr=subprocess.DEVNULL,
                 )
-                time.sleep(rng.uniform(1.0, 3.0))
+                time.sleep(rng.uniform(0.8, 2.4))
                 if process.poll() is not None:
                     break
                 process.send_signal(signal.SIGKILL)
