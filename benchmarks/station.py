@@ -49,7 +49,7 @@ from trayline.station.runner import Runner
 from trayline.station.testchannel import TestChannel
 from trayline.station.worker import SlotDevice, TestRequest, UnitWork
 from trayline.store.db import Store, open_store
-from trayline.store.units import UnitView
+from trayline.store.units import UnitView, for_threads
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 FLASH = 0x100000
@@ -150,6 +150,7 @@ def _prepare(folder: Path, db: str, slots: int) -> Line:
 
 
 def _memory_runner(store: Store, line: Line, units: int) -> Runner:
+    store = for_threads(store)
     boards: dict[str, MemoryBoard] = {}
 
     def locate(slot: SlotSpec, unit: UnitView) -> SlotDevice:

@@ -42,7 +42,7 @@ from trayline.station.runner import Runner
 from trayline.station.testchannel import TestChannel
 from trayline.station.worker import SlotDevice, TestRequest, UnitWork
 from trayline.store.db import Store
-from trayline.store.units import UnitView
+from trayline.store.units import UnitView, for_threads
 
 __all__ = ["PortChannel", "StationOptions", "build_runner", "read_tray", "serial_channel"]
 
@@ -183,6 +183,7 @@ def build_runner(
     tray: Mapping[str, TrayEntry] | None = None,
 ) -> Runner:
     """A runner for ``line`` on ``store``, wired to real or virtual slots."""
+    store = for_threads(store)
     placed = read_tray(options.virtual_dir / "tray.csv") if options.virtual_dir else {}
     if tray is None:
         tray = read_tray(options.tray_file) if options.tray_file else dict(placed)

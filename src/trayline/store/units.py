@@ -54,11 +54,13 @@ __all__ = [
     "EventView",
     "LeaseLost",
     "PartTaken",
+    "ThreadedStore",
     "UnitView",
     "add_event",
     "advance",
     "find_unit",
     "finish_attempt",
+    "for_threads",
     "identify",
     "link_part",
     "list_units",
@@ -115,6 +117,37 @@ def _writing(store: Store) -> Iterator[Session]:
     with _sqlite_writer(store), store.session() as session:
         session.execute(text("UPDATE units SET id = id WHERE 0 = 1"))
         yield session
+
+
+class ThreadedStore(Store):
+    """A store whose sessions take turns, for one process running several slot threads on SQLite.
+
+    Every session (any repository's: units, flash records, bundles) holds one
+    re-entrant lock per engine while it is open. SQLite has one writer anyway;
+    without this, threads that collide wait in SQLite's busy handler, which
+    sleeps 1, 2, 5 … 100 ms at a time — far longer than the write. Sessions are
+    short and never wait on another thread, so the turn is soon.
+    """
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with _turns(self), super().session() as session:
+            yield session
+
+
+def for_threads(store: Store) -> Store:
+    """``store`` as a :class:`ThreadedStore` when it is SQLite; PostgreSQL is returned as is."""
+    if store.engine.dialect.name != "sqlite" or isinstance(store, ThreadedStore):
+        return store
+    return ThreadedStore(store.engine, store.url)
+
+
+_TURNS: dict[int, threading.RLock] = {}
+
+
+def _turns(store: Store) -> threading.RLock:
+    with _WRITERS_GUARD:
+        return _TURNS.setdefault(id(store.engine), threading.RLock())
 
 
 _WRITERS: dict[int, threading.Lock] = {}
