@@ -200,6 +200,8 @@ class _Unit:
                 f"the ID {source} {self.view.serial_number} is {expected} — wrong board "
                 "on the fixture or wrong sticker"
             )
+        if self.view.device_id == device_id:
+            return device_id  # a resumed unit, re-read and still the same board
         try:
             identify(self.work.store, self.view.id, device_id, ctx=self.ctx)
         except DeviceClaimed as exc:
