@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: test demo install lint typecheck pytest bench clean particle-clients
+.PHONY: test demo install lint typecheck pytest bench clean particle-clients e2e-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,12 @@ typecheck: $(STAMP)
 particle-clients:
 	-scripts/install-particle-clients.sh build/particle-cli
 
-pytest: $(STAMP) particle-clients
+# Debian's Chromium for the browser tests (tests/e2e; Playwright's own browser download does not
+# work here). Installs only when /usr/bin/chromium is missing; needs root (as CI runs).
+e2e-deps:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+pytest: $(STAMP) particle-clients e2e-deps
 	$(BIN)/pytest -q
 
 test: lint typecheck pytest

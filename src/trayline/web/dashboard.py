@@ -20,7 +20,6 @@ belongs to the day it began).
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -185,7 +184,8 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[int], height: 
     """A bar chart as inline SVG (units per hour, Pareto counts)."""
     chart = pygal.Bar(style=_STYLE, height=height, width=900, x_label_rotation=0)
     _chart_config(chart, title)
-    step = max(1, math.ceil(len(labels) / 24))
+    chart.truncate_label = -1
+    step = 24 if len(labels) > 72 else 6 if len(labels) > 24 else 1
     chart.x_labels = list(labels)
     chart.x_labels_major_every = step
     chart.show_minor_x_labels = False

@@ -92,7 +92,7 @@ def overview(store: Store, days: int = 7, by: str = "day") -> Overview:
     rows = yield_rows(outcomes, hourly_first_attempts(store, since), by)
     per_hour = units_per_hour(outcomes, since, now)
     start = since.replace(minute=0, second=0, microsecond=0)
-    labels = [f"{start + timedelta(hours=i):%d %Hh}" for i in range(len(per_hour))]
+    labels = [f"{start + timedelta(hours=i):%b %d %H:00}" for i in range(len(per_hour))]
     return Overview(
         since=since,
         days=max(1, min(days, MAX_DAYS)),
