@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from conftest import OTHER_PRODUCT, PRODUCT, Cloud, make_cloud
+from conftest import UNLIMITED as UNLIMITED_LIMIT
 from trayline.inputs import parse_inputs
 from trayline.particle.client import ParticleClient
 from trayline.particle.emulator import EmulatorConfig
@@ -244,3 +245,35 @@ async def test_a_cloud_that_caps_the_page_size_is_still_read_whole(store: Store)
     outcome = await provision(cloud, store, lines, options=EngineOptions(chunk=100))
     assert outcome.counts["provisioned"] == 120
     assert all(d.name == d.serial_number and d.groups for d in devices)
+
+
+async def test_a_listing_that_keeps_failing_leaves_devices_for_the_next_run(store: Store) -> None:
+    """Listings answering 503 after every retry: no crash; the devices wait; a re-run ends it."""
+    import httpx
+
+    from conftest import FAST_RETRY
+    from trayline.particle.auth import AccessToken
+    from trayline.particle.ratelimit import RateLimiter
+
+    cloud = make_cloud()
+    devices = cloud.app.cloud.make_devices("BRN404", 20)
+    inner = httpx.ASGITransport(app=cloud.app)
+
+    class NoListings(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.method == "GET" and request.url.path.endswith("/devices"):
+                return httpx.Response(503, json={"error": "unavailable"})
+            return await inner.handle_async_request(request)
+
+    client = ParticleClient(
+        AccessToken(cloud.token),
+        base_url="http://cloud.test",
+        transport=NoListings(),
+        limiter=RateLimiter(UNLIMITED_LIMIT),
+        retry=FAST_RETRY,
+    )
+    first = await provision(cloud, store, [d.id for d in devices], client=client)
+    assert first.exit_code == 1 and first.counts["remaining"] == 20
+    assert all(d.groups == ["batch-1"] for d in devices), "the steps before the listing ran"
+    second = await provision(cloud, store, [d.id for d in devices])
+    assert second.exit_code == 0 and second.counts["provisioned"] == 20

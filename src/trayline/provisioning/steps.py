@@ -106,10 +106,23 @@ def _intent(ctx: StepContext, keys: Sequence[int], column: str) -> None:
 
 
 async def run_step(ctx: StepContext, step: Step, devices: tuple[DeviceState, ...]) -> None:
+    """Run one step. A request the whole step needs (a listing) that fails after its
+    retries leaves the step's devices as they are, sitting out this run: the next run
+    tries them again."""
     handler = _HANDLERS[step]
     ctx.progress.step_started(step, max(len(devices), 1))
     try:
         await handler(ctx, devices)
+    except (AuthError, NotFound, JobStopped):
+        raise
+    except PermissionDenied as exc:
+        raise JobStopped(f"the token may not {step} in product {ctx.product}: {exc}") from None
+    except CloudError as exc:
+        if not devices:
+            raise JobStopped(f"{step}: {exc}") from None
+        ctx.journal.record([Change(d.key, last_error=f"{step}: {exc}") for d in devices])
+        ctx.sitting_out.update(d.key for d in devices)
+        ctx.progress.notice(f"{step} failed ({exc}); {len(devices)} devices wait for the next run")
     finally:
         ctx.progress.step_finished(step)
 
