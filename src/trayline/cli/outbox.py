@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -21,9 +23,9 @@ from rich.table import Table
 from trayline import settings
 from trayline.cli.console import err, fail, out
 from trayline.cli.options import EXIT_STORE, DbOption, open_db
-from trayline.outbox.sender import Sender, SenderPolicy
+from trayline.outbox.sender import Sender, SenderPolicy, start_in_background
 from trayline.outbox.webhook import WebhookConfigError, webhook_config
-from trayline.store.db import StoreError
+from trayline.store.db import Store, StoreError
 from trayline.store.outbox import list_messages, outbox_counts, requeue
 
 app = typer.Typer(
@@ -70,11 +72,9 @@ def status_command(
         }
         print(json.dumps(body, indent=2))
         return
-    oldest = f", oldest pending since {counts.oldest_pending:%Y-%m-%d %H:%M} UTC"
-    out.print(
-        f"{counts.pending} pending, {counts.sent} sent, {counts.failed} failed"
-        + (oldest if counts.oldest_pending else "")
-    )
+    since = counts.oldest_pending
+    oldest = f", oldest pending since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+    out.print(f"{counts.pending} pending, {counts.sent} sent, {counts.failed} failed{oldest}")
     table = Table("id", "unit", "message", "state", "tries", "last error", box=None)
     for m in messages:
         table.add_row(
@@ -172,3 +172,27 @@ def send_command(
     out.print(f"{counts.pending} pending, {counts.sent} sent, {counts.failed} failed")
     if counts.failed or (once and counts.pending):
         raise typer.Exit(EXIT_LEFT)
+
+
+@contextmanager
+def delivering(store: Store) -> Iterator[None]:
+    """Deliver completed units in a background thread while a station runs.
+
+    Only when ``TRAYLINE_OUTBOX_URL`` is set (secret: ``TRAYLINE_OUTBOX_SECRET``);
+    otherwise units only queue, for a separate ``trayline outbox send``. A bad
+    URL or a missing secret stops the station before it starts (exit 2).
+    """
+    url = settings.outbox_url()
+    if url is None:
+        yield
+        return
+    try:
+        config = webhook_config(url, settings.outbox_secret(), None)
+    except WebhookConfigError as exc:
+        fail(str(exc))
+    thread, stop = start_in_background(store, config)
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=15)

@@ -29,6 +29,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from trayline.cli import outbox
 from trayline.cli.console import err, fail, out
 from trayline.cli.line import LineOption
 from trayline.cli.options import DbOption, open_db
@@ -223,7 +224,8 @@ def run_command(
             )
         except InputError as exc:
             fail(str(exc))
-        summary = _session(runner, scans, as_json, queued)
+        with outbox.delivering(store):  # issue 12: the outbox sender, if a webhook is set
+            summary = _session(runner, scans, as_json, queued)
     _finish(summary, as_json)
 
 

@@ -23,6 +23,7 @@ the queue. While the receiver is unreachable messages simply stay pending.
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -107,6 +108,9 @@ class Sender:
         stamp = str(int(time.time()))
         headers = {
             "Content-Type": "application/json",
+            # which sender process sent it: a receiver's log can tell a re-send after a
+            # restart from one by the same process
+            "User-Agent": f"trayline-outbox (pid {os.getpid()})",
             IDEMPOTENCY_HEADER: message.idempotency_key,
             TIMESTAMP_HEADER: stamp,
             SIGNATURE_HEADER: sign(self.config.secret, stamp, body),
