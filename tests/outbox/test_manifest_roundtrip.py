@@ -276,3 +276,28 @@ def test_refusal_reasons_read_as_one_line(cm: Cm, tmp_path: Path) -> None:
         print(line.strip())
         assert line.replace("\n", " ").strip().startswith("error: ")
         assert str(bad) in line.replace("\n", "")
+
+
+def test_import_on_each_backend(cm: Cm, db_url: str, tmp_path: Path) -> None:
+    """The customer's store on SQLite and PostgreSQL: import, no-op repeat, conflict refused."""
+    code, output = _run("keys", "trust", str(cm.key.with_suffix(".pub")), "--db", db_url)
+    assert code == 0, output
+    code, output = _run("import", "manifest", str(cm.manifest), "--db", db_url)
+    assert code == 0 and "imported 3" in output, output
+    with open_store(db_url) as customer:
+        before = fingerprint(customer)
+        code, output = _run("import", "manifest", str(cm.manifest), "--db", db_url)
+        assert code == 0 and "imported already" in output, output
+        assert fingerprint(customer) == before
+        unit = find_unit(customer, cm.ready[0])
+        assert unit is not None and unit.status == "ready"
+    # another CM manifest naming one of these serials with another device: refused whole
+    doc = json.loads(cm.manifest.read_bytes())
+    body = doc["manifest"]
+    body["manifest_id"] = "0" * 32
+    body["units"][0]["device_id"] = "e00fce68eeeeeeeeeeeeeeee"
+    key = load_private_key(cm.key)
+    doc["signature"]["value"] = key.sign(canonical(body)).hex()
+    other = tmp_path / "other.json"
+    other.write_bytes(canonical(doc) + b"\n")
+    _assert_refused(db_url, other, "e00fce68eeeeeeeeeeeeeeee")
