@@ -181,3 +181,23 @@ def test_station_delivers_while_it_runs(tmp_path: Path, monkeypatch: pytest.Monk
     finally:
         receiver.stop()
         store.dispose()
+
+
+def test_sigterm_stops_the_sender_with_143(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'line.db'}"
+    with open_store(db) as store:
+        total = _fill(store, 2)
+    receiver = Receiver(SECRET.encode(), fail_rate=0.0)
+    url = receiver.start()
+    try:
+        proc = _sender(url, db)
+        deadline = time.monotonic() + 60
+        while len(receiver.accepted) < total and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert proc.poll() is None  # delivered everything and keeps waiting for more
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 143, err.decode()
+        assert b"0 pending" in err and b"Traceback" not in err
+    finally:
+        receiver.stop()

@@ -12,9 +12,10 @@ from pathlib import Path
 import typer
 
 from trayline.cli.console import fail, out
-from trayline.cli.options import DbOption, open_db
+from trayline.cli.options import EXIT_STORE, DbOption, open_db
 from trayline.outbox.importing import import_manifest_file
 from trayline.outbox.manifest import ManifestRefused
+from trayline.store.db import StoreError
 
 app = typer.Typer(
     help="Import what a contract manufacturer shipped.\n\n"
@@ -41,6 +42,8 @@ def manifest_command(
             outcome = import_manifest_file(store, file)
         except ManifestRefused as exc:
             fail(f"{file}: refused: {exc}; nothing imported")
+        except StoreError as exc:
+            fail(f"{file}: {exc}; nothing imported", EXIT_STORE)
     m = outcome.manifest
     if not outcome.imported:
         when = f" on {outcome.previous.imported_at:%Y-%m-%d %H:%M} UTC" if outcome.previous else ""
