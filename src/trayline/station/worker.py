@@ -175,7 +175,12 @@ class _Unit:
             self.leased_at = now
 
     def advance(
-        self, status: Status, detail: str, then: tuple[tuple[str, str], ...] = (), **fields: Any
+        self,
+        status: Status,
+        detail: str,
+        then: tuple[tuple[str, str], ...] = (),
+        attempt: bool = False,
+        **fields: Any,
     ) -> None:
         if status in TERMINAL or any(s in TERMINAL for s, _ in then):
             fields.update(lease_owner=None, lease_until=None)
@@ -188,6 +193,7 @@ class _Unit:
             detail=detail,
             fields=fields or None,
             then=then,
+            open_attempt=attempt,
         )
 
     def identify(self, prog: Programmer) -> str:
@@ -208,24 +214,45 @@ class _Unit:
             raise StepFailed(str(exc)) from None
         return device_id
 
-    def flash(self, prog: Programmer, role: str, bundle: str) -> dict[str, Any]:
+    def flash(self, prog: Programmer, role: str, bundle: str) -> tuple[dict[str, Any], FlashReport]:
         report = flash_bundle(
             self.work.store, prog, bundle, role=role, unit_id=self.view.id, slot=self.slot.name
         )
         firmware = dict(self.view.firmware)
         firmware[role] = _firmware_entry(report)
-        return firmware
+        return firmware, report
 
     def run_step(self, step: Step, to: Status, prog: Programmer, device_id: str) -> None:
         cfg = self.work.config
         if step is Step.FLASH_TEST:
-            fw = self.flash(prog, "test", cfg.bundles.test)
-            self.advance(to, f"test firmware {cfg.bundles.test} on the device", firmware=fw)
+            fw, _ = self.flash(prog, "test", cfg.bundles.test)
+            self.advance(
+                to, f"test firmware {cfg.bundles.test} on the device", attempt=True, firmware=fw
+            )
         elif step is Step.TEST:
             self.test(prog, device_id)
         elif step is Step.FLASH_PRODUCTION:
-            fw = self.flash(prog, "production", cfg.bundles.production)
-            self.advance(to, f"production firmware {cfg.bundles.production} written", firmware=fw)
+            fw, report = self.flash(prog, "production", cfg.bundles.production)
+            # The flashing service reset the device and read every module back: that read-back
+            # is the verification, recorded as its own step in the same transaction. A unit
+            # found at production_flashed after a crash is verified by reading it again.
+            verified = (
+                (
+                    (
+                        Status.VERIFIED,
+                        f"{len(report.written) + len(report.skipped)} modules of "
+                        f"{cfg.bundles.production} read back after reset",
+                    ),
+                )
+                if report.verified
+                else ()
+            )
+            self.advance(
+                to,
+                f"production firmware {cfg.bundles.production} written",
+                then=verified,
+                firmware=fw,
+            )
         elif step is Step.VERIFY:
             self.verify(prog)
         elif step is Step.SETUP_DONE:

@@ -365,10 +365,12 @@ def advance(
     data: Mapping[str, Any] | None = None,
     fields: Mapping[str, Any] | None = None,
     then: Sequence[tuple[str, str]] = (),
+    open_attempt: bool = False,
 ) -> UnitView:
     """Set the unit's status (and ``fields``) and append the event, in one transaction.
 
-    ``then`` adds further (status, detail) transitions to the same transaction:
+    ``open_attempt`` also opens the next test attempt in it (the status before
+    testing). ``then`` adds further (status, detail) transitions to the same transaction:
     steps that touch no device in between (setup done → ready) cost one disk
     flush, not one each. With ``owner`` the update only happens while that
     owner holds the lease; otherwise :class:`LeaseLost`.
@@ -387,6 +389,8 @@ def advance(
         )
         for next_status, next_detail in then:
             row = _apply(session, unit_id, next_status, owner=None, ctx=ctx, detail=next_detail)
+        if open_attempt:
+            _new_attempt(session, unit_id, ctx)
         return unit_view(session, row)
 
 
@@ -407,22 +411,38 @@ def add_event(
         _event(session, row, ctx, kind, detail, data)
 
 
+def _running_attempt(session: Session, unit_id: int) -> int | None:
+    return session.scalars(
+        select(UnitAttempt.number).where(
+            UnitAttempt.unit_id == unit_id, UnitAttempt.outcome == "running"
+        )
+    ).first()
+
+
+def _new_attempt(session: Session, unit_id: int, ctx: EventContext) -> int:
+    running = _running_attempt(session, unit_id)
+    if running is not None:
+        return running
+    last = session.execute(
+        select(func.max(UnitAttempt.number)).where(UnitAttempt.unit_id == unit_id)
+    ).scalar()
+    number = (last or 0) + 1
+    session.add(UnitAttempt(unit_id=unit_id, number=number, station=ctx.station, slot=ctx.slot))
+    return number
+
+
 def open_attempt(store: Store, unit_id: int, ctx: EventContext) -> int:
-    """The attempt in progress (an interrupted one is continued) or a new one; its number."""
+    """The attempt in progress (an interrupted one is continued) or a new one; its number.
+
+    Usually the attempt was opened with the status before it (``advance(...,
+    open_attempt=True)``), so this is a read; it writes only when none runs.
+    """
+    with store.session() as session:
+        running = _running_attempt(session, unit_id)
+    if running is not None:
+        return running
     with _writing(store) as session:
-        running = session.scalars(
-            select(UnitAttempt).where(
-                UnitAttempt.unit_id == unit_id, UnitAttempt.outcome == "running"
-            )
-        ).first()
-        if running is not None:
-            return running.number
-        last = session.execute(
-            select(func.max(UnitAttempt.number)).where(UnitAttempt.unit_id == unit_id)
-        ).scalar()
-        number = (last or 0) + 1
-        session.add(UnitAttempt(unit_id=unit_id, number=number, station=ctx.station, slot=ctx.slot))
-        return number
+        return _new_attempt(session, unit_id, ctx)
 
 
 def finish_attempt(
