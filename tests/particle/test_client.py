@@ -1078,3 +1078,90 @@ async def test_lookup_of_a_malformed_serial_spends_nothing() -> None:
             await client.lookup_serial("P028AB1234567XY-TOO-LONG")
     assert sent == []
     assert budget.used(AccessToken("t" * 40).fingerprint, datetime.min.replace(tzinfo=UTC)) == []
+
+
+# ----------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["ftp://api.particle.io", "api.particle.io", "http://", "http://127.0.0.1:70000",
+     "https://user:pw@api.particle.io", "https://api.particle.io/?x=1", "file:///etc/passwd"],
+)  # fmt: skip
+def test_api_url_must_be_http_with_a_host(url: str) -> None:
+    from trayline.particle.client import validate_api_url
+    from trayline.particle.errors import InvalidApiUrl
+
+    with pytest.raises(InvalidApiUrl):
+        validate_api_url(url)
+
+
+def test_api_url_accepted_forms() -> None:
+    from trayline.particle.client import validate_api_url
+
+    assert validate_api_url("https://api.particle.io/") == "https://api.particle.io"
+    assert validate_api_url("http://127.0.0.1:8787") == "http://127.0.0.1:8787"
+
+
+@pytest.mark.parametrize("status", [200, 404, 405])
+async def test_an_html_answer_is_not_the_api_and_is_not_retried(status: int) -> None:
+    from trayline.particle.errors import NotAnApi
+
+    calls = []
+
+    def html(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(status, text="<html><body>login</body></html>",
+                              headers={"Content-Type": "text/html"})  # fmt: skip
+
+    client = ParticleClient(AccessToken(TOKEN_VALUE), base_url="http://router.test",
+                            transport=httpx.MockTransport(html), retry=FAST)  # fmt: skip
+    async with client:
+        with pytest.raises(NotAnApi) as info:
+            await client.whoami()
+    assert len(calls) == 1
+    assert "HTML" in str(info.value) and "PARTICLE_API_URL" in str(info.value)
+
+
+async def test_whoami_names_the_account() -> None:
+    def user(request: httpx.Request) -> httpx.Response:
+        assert request.url.path == "/v1/user"
+        return httpx.Response(200, json={"username": "maker@example.com"})
+
+    client = ParticleClient(AccessToken(TOKEN_VALUE), base_url="http://cloud.test",
+                            transport=httpx.MockTransport(user))  # fmt: skip
+    async with client:
+        assert await client.whoami() == "maker@example.com"
+
+
+async def test_serial_lookup_429_says_when_the_budget_refills_at_once() -> None:
+    from datetime import UTC, datetime
+
+    from trayline.particle.client import SerialBudgetExhausted
+
+    calls = []
+
+    def spent(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(429, json={"error": "Too Many Requests"},
+                              headers={"Retry-After": "1200"})  # fmt: skip
+
+    client = ParticleClient(AccessToken(TOKEN_VALUE), base_url="http://cloud.test",
+                            transport=httpx.MockTransport(spent), retry=FAST)  # fmt: skip
+    async with client:
+        with pytest.raises(SerialBudgetExhausted) as info:
+            await client.lookup_serial("P028AB1234567XY")
+    assert len(calls) == 1, "no waiting, no retry"
+    left = (info.value.next_at - datetime.now(UTC)).total_seconds()
+    assert 1100 < left <= 1200
+
+
+@pytest.mark.parametrize(
+    "value", ["tökén" + "a" * 30, "a" * 20 + "\u00a0" + "b" * 10, "ab\u200bcd"]
+)
+def test_a_token_of_non_ascii_characters_is_refused_without_quoting_it(value: str) -> None:
+    from trayline.particle.auth import TokenError
+
+    with pytest.raises(TokenError) as info:
+        AccessToken(value)
+    assert value not in str(info.value)

@@ -153,19 +153,23 @@ async def test_unknown_product_stops_with_exit_3(cloud: Cloud, store: Store) -> 
     assert outcome.exit_code == 3 and "not found" in (outcome.stopped or "")
 
 
-async def test_faults_500_devices_all_provisioned(store: Store) -> None:
-    """10% server errors, dropped connections and bursts of 429s: every valid device ends done."""
+async def test_faults_300_devices_all_provisioned(store: Store) -> None:
+    """10% server errors, dropped connections and bursts of 429s: every valid device ends done.
+
+    The cloud allows 40 requests/s and the client assumes no limit, so 429s come however
+    slow the machine running the test is.
+    """
     cloud = make_cloud(
-        EmulatorConfig(seed=11, error_rate=0.10, drop_rate=0.05, rate_limit=(150, 0.5))
+        EmulatorConfig(seed=11, error_rate=0.10, drop_rate=0.05, rate_limit=(40, 1.0))
     )
-    devices = cloud.app.cloud.make_devices("BRN404", 500)
-    lines = [d.id for d in devices[:400]] + [d.serial_number for d in devices[400:]]
+    devices = cloud.app.cloud.make_devices("BRN404", 300)
+    lines = [d.id for d in devices[:240]] + [d.serial_number for d in devices[240:]]
     outcome = await provision(
         cloud, store, lines, options=EngineOptions(chunk=100, group_chunk=100, concurrency=32)
     )
     if outcome.counts["remaining"]:  # a device can exhaust its retries: the re-run finishes it
         outcome = await provision(cloud, store, lines)
-    assert outcome.counts == {"devices": 500, "provisioned": 500, "failed": 0, "remaining": 0}
+    assert outcome.counts == {"devices": 300, "provisioned": 300, "failed": 0, "remaining": 0}
     assert all(d.product_id == PRODUCT and d.name == d.serial_number and d.groups for d in devices)
     counters = cloud.app.counters.to_dict()
     assert counters["by_status"].get("429", 0) > 0
