@@ -313,6 +313,7 @@ def demo_command(
         "station": station,
         "provisioning": provisioning,
         "total_seconds": round(time.perf_counter() - started, 2),
+        "time_scale": time_scale,
         "by_design": {
             records[n - 1].identity.serial_number: why
             for n, (why, _) in BY_DESIGN.items()
@@ -349,7 +350,8 @@ def _print_summary(summary: dict[str, Any], workdir: Path) -> None:
         f"{by.get('failed', 0)} failed — yield {station['yield']:.0%}; "
         f"{station['seconds_per_unit']} s per unit in a slot, "
         f"{station['units_per_hour']} units/hour on {station['slots']} slots "
-        f"({station['elapsed_s']} s)"
+        f"({station['elapsed_s']} s; simulated device time runs at x{summary['time_scale']} "
+        "of real time)"
     )
     out.print(
         f"provisioning: {prov['states'].get('provisioned', 0)} of {prov['devices']} ready units "
