@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -281,3 +282,28 @@ async def test_a_listing_that_keeps_failing_leaves_devices_for_the_next_run(stor
     assert all(d.groups == ["batch-1"] for d in devices), "the steps before the listing ran"
     second = await provision(cloud, store, [d.id for d in devices])
     assert second.exit_code == 0 and second.counts["provisioned"] == 20
+
+
+async def test_a_lost_lease_stops_before_the_next_request(cloud: Cloud, store: Store) -> None:
+    """Another process took the job over: no further request goes out from this one."""
+    devices = cloud.app.cloud.make_devices("BRN404", 40)
+    options = EngineOptions(chunk=100, group_chunk=100, concurrency=4)
+    journal, _ = open_job(store, spec(), IDENTITY, inputs([d.id for d in devices]), options)
+    lost = False
+    async with cloud.client() as client:
+
+        def lease_lost() -> bool:
+            return lost
+
+        async def take_over_after_some_renames() -> None:
+            nonlocal lost
+            while sum(1 for d in devices if d.name == d.serial_number) < 5:
+                await asyncio.sleep(0.001)
+            lost = True
+
+        watcher = asyncio.create_task(take_over_after_some_renames())
+        outcome = await run_job(client, journal, options, lease_lost=lease_lost)
+        watcher.cancel()
+    assert outcome.exit_code == 3 and "lease" in (outcome.stopped or "")
+    renamed = sum(1 for d in devices if d.name == d.serial_number)
+    assert renamed <= 5 + options.concurrency, "only the requests already on the wire finish"

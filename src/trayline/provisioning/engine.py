@@ -233,6 +233,7 @@ async def run_job(
     try:
         engine = _Engine(client, journal, options, progress or NoProgress(), lease_lost)
         engine.ctx.budget_wait = budget_wait
+        engine.ctx.lease_lost = engine.lease_lost
         return await engine.run()
     finally:
         client.remove_observer(audit)

@@ -71,6 +71,8 @@ class StepContext:
     diagnose: int
     group_description: str
     group_color: str
+    lease_lost: Callable[[], bool] = lambda: False
+    """True once another process has taken this job's lease: no request may go out then."""
     budget_wait: Callable[[datetime], Awaitable[None]] | None = None
     """With ``--wait-for-budget``: how to wait for the serial-lookup budget (a countdown)."""
     sitting_out: set[int] = field(default_factory=set)
@@ -100,6 +102,8 @@ def _intent(ctx: StepContext, keys: Sequence[int], column: str) -> None:
     """Make the next request of this task write its intent when its slot is granted."""
 
     async def hook() -> None:
+        if ctx.lease_lost():
+            raise JobStopped("another process took over this job's lease; stopped")
         await ctx.journal.intend(keys, column)
 
     BEFORE_SEND.set(hook)
