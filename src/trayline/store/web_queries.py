@@ -13,12 +13,13 @@ timestamps as UTC text (the prefix is the hour), PostgreSQL formats its
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, desc, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, cast, desc, func, or_, select
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
@@ -304,18 +305,28 @@ def failed_measurements(store: Store, since: datetime, limit: int = 20) -> list[
         return [(f"{s}/{n}" if s else n, int(c)) for s, n, c in session.execute(query)]
 
 
-def measurement_names(store: Store, since: datetime, limit: int = 6) -> list[str]:
-    """Names of measurements with numeric limits taken since ``since``, most taken first."""
+def measurement_names(
+    store: Store, since: datetime, limit: int = 6, recent: int = 200
+) -> list[str]:
+    """Names of measurements with numeric limits in the ``recent`` newest attempts finished
+    since ``since`` (what the plan measures now; reading the whole window to pick names would
+    cost as much as the histograms themselves)."""
+    attempts = (
+        select(UnitAttempt.id)
+        .where(UnitAttempt.finished_at >= since)
+        .order_by(desc(UnitAttempt.finished_at))
+        .limit(recent)
+        .scalar_subquery()
+    )
     count = func.count(UnitMeasurement.id)
     query = (
         select(UnitMeasurement.name, count)
-        .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
         .where(
-            UnitAttempt.finished_at >= since,
+            UnitMeasurement.attempt_id.in_(attempts),
             or_(UnitMeasurement.low.is_not(None), UnitMeasurement.high.is_not(None)),
         )
         .group_by(UnitMeasurement.name)
-        .order_by(desc(count))
+        .order_by(desc(count), UnitMeasurement.name)
         .limit(limit)
     )
     with store.session() as session:
@@ -325,10 +336,17 @@ def measurement_names(store: Store, since: datetime, limit: int = 6) -> list[str
 def measurement_series(
     store: Store, name: str, since: datetime, limit: int = 2000
 ) -> MeasurementSeries:
-    """The latest ``limit`` numeric values of measurement ``name`` and its newest limits."""
+    """The latest ``limit`` numeric values of measurement ``name`` and its newest limits.
+
+    The JSON value is read as its text and parsed as a number here (decoding thousands of
+    JSON cells costs more than the query); booleans and strings are left out.
+    """
     query = (
         select(
-            UnitMeasurement.value, UnitMeasurement.unit, UnitMeasurement.low, UnitMeasurement.high
+            cast(UnitMeasurement.value, Text),
+            UnitMeasurement.unit,
+            UnitMeasurement.low,
+            UnitMeasurement.high,
         )
         .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
         .where(UnitAttempt.finished_at >= since, UnitMeasurement.name == name)
@@ -337,11 +355,19 @@ def measurement_series(
     )
     with store.session() as session:
         rows = session.execute(query).all()
-    values = tuple(
-        float(v) for v, *_ in rows if isinstance(v, int | float) and not isinstance(v, bool)
-    )
+    values = tuple(v for v in (_number(r[0]) for r in rows) if v is not None)
     unit, low, high = (rows[0][1], rows[0][2], rows[0][3]) if rows else (None, None, None)
     return MeasurementSeries(name, unit, low, high, values)
+
+
+def _number(text: str | None) -> float | None:
+    if text is None or text[:1] not in "-0123456789.":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def slot_health(store: Store, since: datetime, limit: int = 200) -> list[SlotHealth]:

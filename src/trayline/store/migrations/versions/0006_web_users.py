@@ -11,8 +11,11 @@ answers from an index at a million units:
 * search by ICCID, IMEI and any part serial or lot (``units.iccid``,
   ``units.imei``, ``parts.part_serial``, ``parts.lot``) — serial and device ID
   are unique already;
-* the dashboard's time windows: units by (status, updated_at), first test
-  attempts by (number, finished_at), station/slot health by finished_at.
+* the dashboard's time windows, as covering indexes where the page groups:
+  units by (status, updated_at); first test attempts by (number,
+  finished_at, outcome); station/slot health by (finished_at, station, slot,
+  outcome); failed measurements by (verdict, attempt_id), so only the rare
+  failures are read.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ INDEXES = (
     ("ix_units_status_updated_at", "units", ["status", "updated_at"]),
     ("ix_parts_part_serial", "parts", ["part_serial"]),
     ("ix_parts_lot", "parts", ["lot"]),
-    ("ix_unit_attempts_number_finished_at", "unit_attempts", ["number", "finished_at"]),
-    ("ix_unit_attempts_finished_at", "unit_attempts", ["finished_at"]),
+    ("ix_unit_attempts_first", "unit_attempts", ["number", "finished_at", "outcome"]),
+    ("ix_unit_attempts_health", "unit_attempts", ["finished_at", "station", "slot", "outcome"]),
+    ("ix_unit_measurements_verdict", "unit_measurements", ["verdict", "attempt_id"]),
 )
 
 
