@@ -185,8 +185,7 @@ def run(
     rate_limit: str | None = typer.Option(
         None,
         "--rate-limit",
-        envvar="TRAYLINE_RATE_LIMIT",
-        help="REQUESTS/SECONDS the cloud allows (default 10000/300).",
+        help="REQUESTS/SECONDS the cloud allows (default: $TRAYLINE_RATE_LIMIT, else 10000/300).",
     ),
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="Go on without invalid input lines (they are reported)."

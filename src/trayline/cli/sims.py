@@ -97,7 +97,11 @@ def activate(
     product: str = typer.Option(..., "--product", help="Product ID or slug."),
     input_file: Path = typer.Option(..., "--input", help="ICCIDs, one per line, or a CSV."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on without bad lines."),
-    rate_limit: str | None = typer.Option(None, "--rate-limit", envvar="TRAYLINE_RATE_LIMIT"),
+    rate_limit: str | None = typer.Option(
+        None,
+        "--rate-limit",
+        help="REQUESTS/SECONDS the cloud allows (default: $TRAYLINE_RATE_LIMIT, else 10000/300).",
+    ),
     token_file: Path | None = TokenFileOption,
     db: str | None = DbOption,
 ) -> None:
