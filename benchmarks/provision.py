@@ -214,7 +214,12 @@ def main() -> None:
     parser.add_argument("--baseline-devices", type=int, default=100)
     parser.add_argument("--latency-ms", type=float, default=100.0)
     parser.add_argument("--rate-limit", default="200/1", help="scaled-down REQUESTS/SECONDS")
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=32,
+        help="as `provision run` (its default); more connections cost CPU in the HTTP pool",
+    )
     parser.add_argument("--memory-devices", type=int, default=10_000)
     parser.add_argument(
         "--floor-devices",
