@@ -61,6 +61,8 @@ class Receiver:
         self.url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
 
     def _decide(self) -> str:
         draw = self.rng.random()
@@ -91,6 +93,7 @@ class Receiver:
         return at
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.add(writer)
         try:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -125,6 +128,7 @@ class Receiver:
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
             pass
         finally:
+            self._writers.discard(writer)
             writer.close()
 
     def start(self) -> str:
@@ -141,16 +145,31 @@ class Receiver:
             ready.set()
             loop.run_forever()
 
-        threading.Thread(target=run, name="faulty-receiver", daemon=True).start()
+        self._thread = threading.Thread(target=run, name="faulty-receiver", daemon=True)
+        self._thread.start()
         assert ready.wait(10)
         return self.url
 
     def stop(self) -> None:
-        loop = self._loop
-        if loop is not None and self._server is not None:
-            server = self._server
-            loop.call_soon_threadsafe(server.close)
-            loop.call_soon_threadsafe(loop.stop)
+        """Close the server and every open connection, then end the loop and its thread."""
+        loop, server = self._loop, self._server
+        if loop is None or server is None:
+            return
+
+        async def shutdown() -> None:
+            server.close()
+            for writer in list(self._writers):  # the handlers then end on end-of-file
+                writer.transport.abort()
+            current = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks() if t is not current]
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
+            loop.stop()
+
+        asyncio.run_coroutine_threadsafe(shutdown(), loop)
+        assert self._thread is not None
+        self._thread.join(10)
+        loop.close()
 
 
 async def _answer(writer: asyncio.StreamWriter, status: int, body: bytes) -> None:
