@@ -13,7 +13,7 @@ from webkit import PROMPT_CONFIG, add_users, build_app, client_for, login
 
 from station.linekit import World
 from trayline.store.db import open_store
-from trayline.store.units import find_unit
+from trayline.store.units import find_unit, unit_events
 
 JSON = {"accept": "application/json"}
 
@@ -63,6 +63,8 @@ def test_a_scanned_unit_reaches_pass_on_the_page(
     assert "mobilesecret99" not in page and "mobilesecret99" not in json.dumps(snap)
     unit = find_unit(store, serial)
     assert unit is not None and unit.status == "ready"
+    scanned = [e for e in unit_events(store, unit.id) if e.kind in ("scanned", "part_linked")]
+    assert {e.operator for e in scanned} == {"operator"}  # the logged-in user who scanned
     store.dispose()
 
 

@@ -20,6 +20,7 @@ belongs to the day it began).
 
 from __future__ import annotations
 
+import re
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -173,6 +174,15 @@ def capability(series: MeasurementSeries) -> Capability:
     return Capability(len(values), mean, stdev, cpk)
 
 
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
+
+
+def _svg(chart: pygal.graph.graph.Graph) -> str:
+    """The chart as inline SVG without pygal's inline config script (its tooltips need a
+    script from the internet; the page's CSP would block both anyway)."""
+    return _SCRIPT.sub("", str(chart.render(is_unicode=True)))
+
+
 def _chart_config(chart: pygal.graph.graph.Graph, title: str) -> None:
     chart.title = title
     chart.js = []  # no external tooltip script: the page must work offline
@@ -193,7 +203,7 @@ def bar_chart(title: str, labels: Sequence[str], values: Sequence[int], height: 
     chart.x_labels_major_every = step
     chart.show_minor_x_labels = False
     chart.add("units", list(values))
-    return str(chart.render(is_unicode=True))
+    return _svg(chart)
 
 
 def _bins(series: MeasurementSeries, count: int = 20) -> list[tuple[int, float, float]]:
@@ -217,7 +227,7 @@ def histogram_chart(series: MeasurementSeries, cap: Capability) -> str:
     chart = pygal.Histogram(style=_STYLE, height=240, width=440)
     _chart_config(chart, f"{series.name}: n={cap.n} · {cpk} · {limits}")
     if not series.values:
-        return str(chart.render(is_unicode=True))
+        return _svg(chart)
     bins = _bins(series)
     chart.add("values", bins)
     tall = max(h for h, _, _ in bins) or 1
@@ -225,4 +235,4 @@ def histogram_chart(series: MeasurementSeries, cap: Capability) -> str:
     marks = [(tall, x - span, x + span) for x in (series.low, series.high) if x is not None]
     if marks:
         chart.add("limits", marks)
-    return str(chart.render(is_unicode=True))
+    return _svg(chart)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from trayline.station.front import Notice
@@ -31,6 +31,7 @@ class StationHandle:
     prompts: QueuedPrompts
     started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _scanning: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> None:
         with self._lock:
@@ -45,9 +46,18 @@ class StationHandle:
             self.started = False
             return self.runner.stop(timeout=timeout)
 
-    def scan(self, text: str) -> Notice | None:
-        """One scanned line (sticker, part, RETEST, YES/NO), exactly as the terminal gives it."""
-        return self.runner.scan(text.strip())
+    def scan(self, text: str, operator: str | None = None) -> Notice | None:
+        """One scanned line (sticker, part, RETEST, YES/NO), exactly as the terminal gives it.
+
+        The scan front expects one input thread; web requests arrive on several, so scans
+        are taken one at a time. ``operator`` (the logged-in user) is stamped on the events
+        the scan writes.
+        """
+        with self._scanning:
+            front = self.runner.front
+            if operator is not None and front.ctx.operator != operator:
+                front.ctx = replace(front.ctx, operator=operator)
+            return self.runner.scan(text.strip())
 
     def answer(self, yes: bool) -> bool:
         """The YES/NO button: True when a waiting question took the answer."""

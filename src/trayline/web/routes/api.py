@@ -176,7 +176,7 @@ def stations(request: Request, who: Principal = Operator) -> list[dict[str, Any]
 @router.post("/stations/{name}/scan", responses=NOT_FOUND)
 def scan(request: Request, name: str, body: ScanIn, who: Principal = Operator) -> NoticeOut:
     """Hand one scanned line to the station (as if scanned at its page)."""
-    notice = handle_of(request, name).scan(body.scan)
+    notice = handle_of(request, name).scan(body.scan, operator=who.name)
     return (
         NoticeOut(level=notice.level, text=notice.text) if notice else NoticeOut(level="", text="")
     )

@@ -69,7 +69,7 @@ def _reply(request: Request, name: str, body: dict[str, Any]) -> Response:
 def scan(
     request: Request, name: str, scan: str = Form("", max_length=512), who: Principal = Operator
 ) -> Response:
-    notice = handle_of(request, name).scan(scan)
+    notice = handle_of(request, name).scan(scan, operator=who.name)
     body = {"level": notice.level, "text": notice.text} if notice else {"level": "", "text": ""}
     return _reply(request, name, body)
 
