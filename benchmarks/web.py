@@ -143,11 +143,11 @@ def generate(store: Store, units: int, events: int, per_day: int) -> float:
             {x["plus"].format(at=at, s=120)} FROM {series}""",
         f"""INSERT INTO unit_measurements (attempt_id, step, name, value, unit, low, high,
             verdict)
-            SELECT i, 'power', 'vbat', {_num(backend, "3.6 + (i * 7919 % 1000) / 1428.0")},
+            SELECT i, 'power', 'vbat', {_num(backend, "3.6 + ((i % 10007) * 7919 % 1000) / 1428.0")},
             'V', 3.6, 4.3, CASE WHEN i % 40 = 0 THEN 'fail' ELSE 'pass' END FROM {series}""",
         f"""INSERT INTO unit_measurements (attempt_id, step, name, value, unit, low, high,
             verdict)
-            SELECT i, 'radio', 'rssi', {_num(backend, "-100 + (i * 104729 % 400) / 10.0")},
+            SELECT i, 'radio', 'rssi', {_num(backend, "-100 + ((i % 10007) * 104729 % 400) / 10.0")},
             'dBm', -105, NULL, 'pass' FROM {series}""",
     ]
     for j in range(events):
