@@ -30,7 +30,6 @@ Options: ``mount`` (mount point), ``timeout`` (seconds per drop, default 180).
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,7 +44,6 @@ from trayline.programmers.base import (
     Programmer,
     ProgrammerError,
     ProtectedDevice,
-    SeveralProbes,
     SlotPolicy,
     TargetNotHalted,
     ToolFailed,
@@ -54,8 +52,10 @@ from trayline.programmers.base import (
     WriteResult,
 )
 from trayline.programmers.hexrecords import encode_hex_blocks
+from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
 from trayline.programmers.targets import NRF52840, mcu_for
+from trayline.programmers.tool import ErrorPattern, match_failure
 
 __all__ = [
     "BACKENDS",
@@ -70,14 +70,16 @@ CAPABILITIES = frozenset({Capability.WRITE_MODULE})
 PROC_MOUNTS = Path("/proc/mounts")
 
 # FAIL.TXT reasons (DAPLink's error strings, matched loosely; wording varies by version).
-_FAIL_REASONS: tuple[tuple[re.Pattern[str], type[ProgrammerError]], ...] = (
-    (re.compile(r"protect|locked|secur", re.I), ProtectedDevice),
-    (
-        re.compile(r"reset/halt|halt the target|initialize the target|target.*not respond", re.I),
+# FAIL.TXT is folded onto one line first, so ``{0}`` is the whole reason.
+_FAIL_REASONS: tuple[ErrorPattern, ...] = (
+    ErrorPattern.of(r"protect|locked|secur", ProtectedDevice, "DAPLink FAIL.TXT: {0}"),
+    ErrorPattern.of(
+        r"reset/halt|halt the target|initialize the target|target.*not respond",
         TargetNotHalted,
+        "DAPLink FAIL.TXT: {0}",
     ),
-    (re.compile(r"verif", re.I), VerifyFailed),
-    (re.compile(r"timed out|timeout", re.I), DeviceNotAnswering),
+    ErrorPattern.of(r"verif", VerifyFailed, "DAPLink FAIL.TXT: {0}"),
+    ErrorPattern.of(r"timed out|timeout", DeviceNotAnswering, "DAPLink FAIL.TXT: {0}"),
 )
 
 
@@ -243,10 +245,8 @@ class DaplinkProgrammer:
         except OSError as exc:
             raise ToolFailed(f"cannot read FAIL.TXT: {exc}", slot=self.slot) from exc
         text = " ".join(reason.split())
-        for pattern, error in _FAIL_REASONS:
-            if pattern.search(text):
-                raise error(f"DAPLink FAIL.TXT: {text}", slot=self.slot, transcript=reason)
-        raise ToolFailed(f"DAPLink FAIL.TXT: {text}", slot=self.slot, transcript=reason)
+        error = match_failure(text, _FAIL_REASONS, slot=self.slot, transcript=reason)
+        raise error or ToolFailed(f"DAPLink FAIL.TXT: {text}", slot=self.slot, transcript=reason)
 
     def close(self) -> None:
         """Nothing is held open between drops."""
@@ -264,11 +264,13 @@ def _choose(drives: list[DaplinkDrive], probe_id: str, slot: str) -> DaplinkDriv
             if drive.unique_id.lower() == probe_id.lower():
                 return drive
         raise ProbeNotFound(f"no DAPLINK drive with Unique ID {probe_id} is mounted", slot=slot)
-    if not drives:
-        raise ProbeNotFound("no DAPLINK drive is mounted", slot=slot)
-    if len(drives) > 1:
-        ids = ", ".join(d.unique_id for d in drives)
-        raise SeveralProbes(f"{len(drives)} DAPLINK drives mounted ({ids}); name one", slot=slot)
+    only_probe(
+        [d.unique_id for d in drives],
+        slot=slot,
+        what="DAPLINK drive",
+        none="no DAPLINK drive is mounted",
+        several="{count} DAPLINK drives mounted ({ids}); name one",
+    )
     return drives[0]
 
 
@@ -288,9 +290,7 @@ def open_daplink(request: OpenRequest, *, mounts_file: Path = PROC_MOUNTS) -> Da
         drive = _choose(find_drives(mounts_file), request.probe_id, request.slot)
     return DaplinkProgrammer(
         ProbeInfo("daplink-drive", drive.unique_id, f"DAPLink {drive.version}", str(drive.mount)),
-        slot=request.slot,
-        platform_id=request.platform_id,
-        policy=request.policy,
+        **slot_args(request),
         mount=drive.mount,
         timeout=request.number("timeout", 180.0),
     )

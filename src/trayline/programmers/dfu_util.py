@@ -41,6 +41,7 @@ from trayline.programmers.base import (
     VerifyFailed,
     WriteResult,
 )
+from trayline.programmers.opening import only_probe
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.scan import scan_modules
 from trayline.programmers.tool import ErrorPattern, Tool, ToolSpec, classify, tool_for
@@ -189,13 +190,13 @@ def open_dfu_util(request: OpenRequest, tool: Tool | None = None) -> Programmer:
     tool.resolve()
     device_id = request.probe_id.strip()
     if not device_id:
-        found = parse_list(tool.run(["-l"], timeout=30.0).output)
-        if not found:
-            raise ProbeNotFound("no Particle device in DFU mode", slot=request.slot)
-        if len(found) > 1:
-            ids = ", ".join(p.probe_id for p in found)
-            raise SeveralProbes(f"several devices in DFU mode ({ids}); name one", slot=request.slot)
-        device_id = found[0].probe_id
+        device_id = only_probe(
+            [p.probe_id for p in parse_list(tool.run(["-l"], timeout=30.0).output)],
+            slot=request.slot,
+            what="device",
+            none="no Particle device in DFU mode",
+            several="several devices in DFU mode ({ids}); name one",
+        )
     return DfuUtilProgrammer(tool, device_id, slot=request.slot, platform_id=request.platform_id)
 
 

@@ -31,30 +31,22 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 
 from trayline.programmers.base import (
     ProbeInfo,
     ProbeNotFound,
     ProtectedDevice,
-    SeveralProbes,
     SlotPolicy,
     TargetNotHalted,
     ToolFailed,
     VerifyFailed,
 )
-from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
+from trayline.programmers.memory_backend import SWD_CAPABILITIES
+from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
-from trayline.programmers.tool import (
-    ErrorPattern,
-    Runner,
-    Tool,
-    ToolRun,
-    ToolSpec,
-    classify,
-    tool_for,
-)
+from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolRun, ToolSpec, tool_for
+from trayline.programmers.tool_reads import DumpReads
 
 __all__ = ["BACKENDS", "JLINK", "JLinkProgrammer", "open_jlink", "parse_emu_list", "parse_mem8"]
 
@@ -100,7 +92,6 @@ _MEM8_LINE = re.compile(r"^([0-9A-Fa-f]{8}) = ((?:[0-9A-Fa-f]{2} )*[0-9A-Fa-f]{2
 _EMU_LINE = re.compile(
     r"J-Link\[\d+\]: Connection: USB, Serial number: (\d+)(?:, ProductName: ([^\n]*))?"
 )
-_MEM8_LIMIT = 256
 
 
 def parse_mem8(output: str, address: int, length: int) -> bytes:
@@ -121,11 +112,16 @@ def parse_emu_list(output: str) -> list[tuple[str, str]]:
     return [(m.group(1), (m.group(2) or "J-Link").strip()) for m in _EMU_LINE.finditer(output)]
 
 
-class JLinkProgrammer(MemoryProgrammer):
-    """One J-Link on one slot, one Commander run per operation."""
+class JLinkProgrammer(DumpReads):
+    """One J-Link on one slot, one Commander run (one command file) per operation."""
 
     name = "jlink"
     capabilities = SWD_CAPABILITIES
+    errors = ERRORS
+    tool_label = "JLinkExe"
+    inline_verb = "mem8"
+    dump_verb = "savebin"
+    dump_success = r"O\.K\."
 
     def __init__(
         self,
@@ -138,11 +134,15 @@ class JLinkProgrammer(MemoryProgrammer):
         speed_khz: int = 4000,
         write_timeout: float = 120.0,
     ) -> None:
-        super().__init__(probe, slot=slot, platform_id=platform_id, policy=policy)
-        self.tool = tool
+        super().__init__(
+            probe,
+            slot=slot,
+            platform_id=platform_id,
+            policy=policy,
+            tool=tool,
+            write_timeout=write_timeout,
+        )
         self.speed_khz = speed_khz
-        self.write_timeout = write_timeout
-        self.read_timeout = 60.0
         self._scripts = 0
 
     def command_line(self, script: Path) -> list[str]:
@@ -160,59 +160,17 @@ class JLinkProgrammer(MemoryProgrammer):
         path.write_text("\n".join([*commands, "exit"]) + "\n", encoding="ascii")
         return path
 
-    def _run(self, *commands: str, timeout: float, success: str | None = None) -> ToolRun:
-        run = self.tool.run(self.command_line(self.script(*commands)), timeout=timeout)
-        marker = re.compile(success) if success else None
-        error = classify(run, ERRORS, slot=self.slot, tool="JLinkExe", success=marker)
-        if error is not None:
-            raise error
-        return run
+    def argv(self, *commands: str) -> list[str]:
+        return self.command_line(self.script(*commands))
 
-    def _read(self, address: int, length: int) -> bytes:
-        if length <= _MEM8_LIMIT:
-            run = self._run(f"mem8 {address:#010x} {length}", timeout=self.read_timeout)
-            try:
-                return parse_mem8(run.output, address, length)
-            except ValueError as exc:
-                raise ToolFailed(
-                    f"JLinkExe mem8: {exc}", slot=self.slot, transcript=run.transcript
-                ) from exc
-        path = self.workdir() / f"read-{address:08x}-{length}.bin"
-        path.unlink(missing_ok=True)
-        self._run(
-            f"savebin {path} {address:#010x} {length}",
-            timeout=self.write_timeout,
-            success=r"O\.K\.",
-        )
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise ToolFailed(f"JLinkExe savebin wrote no file: {exc}", slot=self.slot) from exc
+    def parse_inline(self, output: str, address: int, length: int) -> bytes:
+        return parse_mem8(output, address, length)
 
-    def _read_many(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-        """All ranges in one command file: ``mem8`` for small ones, ``savebin`` for the rest."""
-        commands: list[str] = []
-        files: list[Path | None] = []
-        for index, (address, length) in enumerate(ranges):
-            if length <= _MEM8_LIMIT:
-                commands.append(f"mem8 {address:#010x} {length}")
-                files.append(None)
-            else:
-                path = self.workdir() / f"read-{index}-{address:08x}-{length}.bin"
-                path.unlink(missing_ok=True)
-                commands.append(f"savebin {path} {address:#010x} {length}")
-                files.append(path)
-        run = self._run(*commands, timeout=self.write_timeout)
-        out: list[bytes] = []
-        for (address, length), dump in zip(ranges, files, strict=True):
-            if dump is not None:
-                out.append(dump.read_bytes() if dump.exists() else b"")
-            else:
-                try:
-                    out.append(parse_mem8(run.output, address, length))
-                except ValueError:
-                    out.append(b"")
-        return out
+    def printed_lines(self, output: str) -> list[tuple[int, bytes]]:
+        return [
+            (int(m.group(1), 16), bytes.fromhex(m.group(2).replace(" ", "")))
+            for m in _MEM8_LINE.finditer(output)
+        ]
 
     def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
         commands = ["h", f"loadbin {path} {address:#010x}"]
@@ -224,39 +182,19 @@ class JLinkProgrammer(MemoryProgrammer):
 
     def verify(self, address: int, data: bytes) -> bool:
         """``verifybin FILE ADDR``: J-Link compares on its side, no savebin round trip."""
-        self._check_range(address, len(data))
-        path = self.workdir() / f"verify-{address:08x}.bin"
-        path.write_bytes(data)
-        try:
-            self._guarded(
-                lambda: self._run(
-                    f"verifybin {path} {address:#010x}",
-                    timeout=self.write_timeout,
-                    success=r"Verify successful",
-                )
-            )
-        except VerifyFailed:
-            return False
-        return True
+        path = self._verify_file(address, data)
+        return self._verified_by(f"verifybin {path} {address:#010x}", success=r"Verify successful")
 
     def _reset(self) -> None:
         self._run("r", "g", timeout=self.read_timeout)
 
 
-def _only_probe(tool: Tool, slot: str, workdir: Path) -> str:
-    script = workdir / "showemulist.jlink"
+def _emu_list(tool: Tool, folder: Path) -> list[tuple[str, str]]:
+    """``ShowEmuList`` from a command file in ``folder``: ``(serial, product)`` per J-Link."""
+    script = folder / "showemulist.jlink"
     script.write_text("ShowEmuList\nexit\n", encoding="ascii")
-    found = parse_emu_list(
-        tool.run(["-NoGui", "1", "-CommandFile", str(script)], timeout=30).output
-    )
-    if not found:
-        raise ProbeNotFound("no J-Link attached (ShowEmuList listed none)", slot=slot)
-    if len(found) > 1:
-        serials = ", ".join(s for s, _ in found)
-        raise SeveralProbes(
-            f"{len(found)} J-Links attached ({serials}); name one with --probe", slot=slot
-        )
-    return found[0][0]
+    run: ToolRun = tool.run(["-NoGui", "1", "-CommandFile", str(script)], timeout=30)
+    return parse_emu_list(run.output)
 
 
 def open_jlink(request: OpenRequest, *, runner: Runner | None = None) -> JLinkProgrammer:
@@ -264,16 +202,19 @@ def open_jlink(request: OpenRequest, *, runner: Runner | None = None) -> JLinkPr
     tool = tool_for(JLINK, request, runner)
     prog = JLinkProgrammer(
         ProbeInfo("jlink", request.probe_id, "SEGGER J-Link"),
-        slot=request.slot,
-        platform_id=request.platform_id,
-        policy=request.policy,
+        **slot_args(request),
         tool=tool,
         speed_khz=int(request.number("speed", 4000)),
         write_timeout=request.number("timeout", 120.0),
     )
     if not request.probe_id:
         try:
-            serial = _only_probe(tool, request.slot, prog.workdir())
+            serial = only_probe(
+                [s for s, _ in _emu_list(tool, prog.workdir())],
+                slot=request.slot,
+                what="J-Link",
+                none="no J-Link attached (ShowEmuList listed none)",
+            )
         except Exception:
             prog.close()
             raise
@@ -283,10 +224,8 @@ def open_jlink(request: OpenRequest, *, runner: Runner | None = None) -> JLinkPr
 
 def _list() -> list[ProbeInfo]:
     with tempfile.TemporaryDirectory(prefix="trayline-jlink-") as folder:
-        script = Path(folder) / "showemulist.jlink"
-        script.write_text("ShowEmuList\nexit\n", encoding="ascii")
-        run = Tool(JLINK).run(["-NoGui", "1", "-CommandFile", str(script)], timeout=30)
-    return [ProbeInfo("jlink", s, p) for s, p in parse_emu_list(run.output)]
+        found = _emu_list(Tool(JLINK), Path(folder))
+    return [ProbeInfo("jlink", s, p) for s, p in found]
 
 
 BACKENDS = (

@@ -39,21 +39,14 @@ from trayline.programmers.base import (
     SeveralProbes,
     SlotPolicy,
     TargetNotHalted,
-    ToolFailed,
     VerifyFailed,
 )
 from trayline.programmers.hexrecords import encode_hex_records
-from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
+from trayline.programmers.memory_backend import SWD_CAPABILITIES
+from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
-from trayline.programmers.tool import (
-    ErrorPattern,
-    Runner,
-    Tool,
-    ToolRun,
-    ToolSpec,
-    classify,
-    tool_for,
-)
+from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
+from trayline.programmers.tool_reads import WordReads, parse_word_lines
 
 __all__ = [
     "BACKENDS",
@@ -112,16 +105,7 @@ _VERIFY_OK = r"Verified OK|Done verifying"
 
 def parse_memrd(output: str, address: int, length: int) -> bytes:
     """Bytes from ``--memrd`` output: 32-bit words (printed as values, little-endian in memory)."""
-    data = bytearray()
-    for match in _MEMRD_LINE.finditer(output):
-        line_address = int(match.group(1), 16)
-        if line_address != address + len(data):
-            raise ValueError(f"memrd output jumps to {line_address:#x}")
-        for word in match.group(2).split():
-            data += int(word, 16).to_bytes(4, "little")
-    if len(data) != length:
-        raise ValueError(f"memrd printed {len(data)} bytes, {length} were asked for")
-    return bytes(data)
+    return parse_word_lines(output, address, length, line=_MEMRD_LINE, what="memrd")
 
 
 def parse_ids(output: str) -> list[str]:
@@ -129,11 +113,14 @@ def parse_ids(output: str) -> list[str]:
     return _IDS_LINE.findall(output)
 
 
-class NrfjprogProgrammer(MemoryProgrammer):
+class NrfjprogProgrammer(WordReads):
     """One J-Link on one Gen 3 slot, one nrfjprog run per operation."""
 
     name = "nrfjprog"
     capabilities = SWD_CAPABILITIES
+    errors = ERRORS
+    tool_label = "nrfjprog"
+    word_verb = "--memrd"
 
     def __init__(
         self,
@@ -145,12 +132,16 @@ class NrfjprogProgrammer(MemoryProgrammer):
         tool: Tool,
         write_timeout: float = 120.0,
     ) -> None:
-        super().__init__(probe, slot=slot, platform_id=platform_id, policy=policy)
+        super().__init__(
+            probe,
+            slot=slot,
+            platform_id=platform_id,
+            policy=policy,
+            tool=tool,
+            write_timeout=write_timeout,
+        )
         if self.mcu.family != "nrf52":
             raise BadBackendOption(f"{slot}: nrfjprog programs nRF52 chips only, not the STM32")
-        self.tool = tool
-        self.write_timeout = write_timeout
-        self.read_timeout = 60.0
 
     def command_line(self, *args: str) -> list[str]:
         base = ["-f", "NRF52"]
@@ -158,29 +149,14 @@ class NrfjprogProgrammer(MemoryProgrammer):
             base += ["-s", self.probe.probe_id]
         return [*base, *args]
 
-    def _run(self, *args: str, timeout: float, success: str | None = None) -> ToolRun:
-        run = self.tool.run(self.command_line(*args), timeout=timeout)
-        marker = re.compile(success) if success else None
-        error = classify(run, ERRORS, slot=self.slot, tool="nrfjprog", success=marker)
-        if error is not None:
-            raise error
-        return run
+    def argv(self, *commands: str) -> list[str]:
+        return self.command_line(*commands)
 
-    def _read(self, address: int, length: int) -> bytes:
-        start = address - address % 4
-        end = -(-(address + length) // 4) * 4
-        count = end - start
-        run = self._run("--memrd", f"{start:#010x}", "--n", str(count), timeout=self._t(count))
-        try:
-            words = parse_memrd(run.output, start, end - start)
-        except ValueError as exc:
-            raise ToolFailed(
-                f"nrfjprog --memrd: {exc}", slot=self.slot, transcript=run.transcript
-            ) from exc
-        return words[address - start : address - start + length]
+    def word_read_args(self, start: int, count: int) -> list[str]:
+        return ["--memrd", f"{start:#010x}", "--n", str(count)]
 
-    def _t(self, length: int) -> float:
-        return self.read_timeout if length <= 65536 else self.write_timeout
+    def parse_words(self, output: str, start: int, count: int) -> bytes:
+        return parse_memrd(output, start, count)
 
     def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
         hex_path = path.with_suffix(".hex")
@@ -196,15 +172,7 @@ class NrfjprogProgrammer(MemoryProgrammer):
         self._check_range(address, len(data))
         hex_path = self.workdir() / f"verify-{address:08x}.hex"
         hex_path.write_text(encode_hex_records(address, data), encoding="ascii")
-        try:
-            self._guarded(
-                lambda: self._run(
-                    "--verify", str(hex_path), timeout=self.write_timeout, success=_VERIFY_OK
-                )
-            )
-        except VerifyFailed:
-            return False
-        return True
+        return self._verified_by("--verify", str(hex_path), success=_VERIFY_OK)
 
     def _reset(self) -> None:
         self._run("--reset", timeout=self.read_timeout)
@@ -218,33 +186,27 @@ def open_nrfjprog(request: OpenRequest, *, runner: Runner | None = None) -> Nrfj
     tool = tool_for(NRFJPROG, request, runner)
     prog = NrfjprogProgrammer(
         ProbeInfo("nrfjprog", request.probe_id, "SEGGER J-Link"),
-        slot=request.slot,
-        platform_id=request.platform_id,
-        policy=request.policy,
+        **slot_args(request),
         tool=tool,
         write_timeout=request.number("timeout", 120.0),
     )
     if not request.probe_id:
-        prog.probe = ProbeInfo("nrfjprog", _only_probe(tool, request.slot), "SEGGER J-Link")
+        serial = only_probe(
+            _serials(tool),
+            slot=request.slot,
+            what="J-Link",
+            none="no J-Link attached (nrfjprog --ids listed none)",
+        )
+        prog.probe = ProbeInfo("nrfjprog", serial, "SEGGER J-Link")
     return prog
 
 
-def _only_probe(tool: Tool, slot: str) -> str:
-    """With no serial named, exactly one J-Link must be attached (never "the first one")."""
-    serials = parse_ids(tool.run(["--ids"], timeout=30.0).output)
-    if not serials:
-        raise ProbeNotFound("no J-Link attached (nrfjprog --ids listed none)", slot=slot)
-    if len(serials) > 1:
-        raise SeveralProbes(
-            f"{len(serials)} J-Links attached ({', '.join(serials)}); name one with --probe",
-            slot=slot,
-        )
-    return serials[0]
+def _serials(tool: Tool) -> list[str]:
+    return parse_ids(tool.run(["--ids"], timeout=30.0).output)
 
 
 def _list() -> list[ProbeInfo]:
-    serials = parse_ids(Tool(NRFJPROG).run(["--ids"], timeout=30.0).output)
-    return [ProbeInfo("nrfjprog", s, "SEGGER J-Link") for s in serials]
+    return [ProbeInfo("nrfjprog", s, "SEGGER J-Link") for s in _serials(Tool(NRFJPROG))]
 
 
 BACKENDS = (

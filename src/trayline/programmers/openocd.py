@@ -40,7 +40,6 @@ default, or ``tcl`` for one long-running OpenOCD per probe).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,17 +53,11 @@ from trayline.programmers.base import (
     ToolFailed,
     VerifyFailed,
 )
-from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
+from trayline.programmers.memory_backend import SWD_CAPABILITIES
+from trayline.programmers.opening import slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
-from trayline.programmers.tool import (
-    ErrorPattern,
-    Runner,
-    Tool,
-    ToolRun,
-    ToolSpec,
-    classify,
-    tool_for,
-)
+from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
+from trayline.programmers.tool_reads import DumpReads
 from trayline.programmers.usb_probes import SYSFS_USB, as_probe_info, pick_probe, scan_usb_probes
 
 __all__ = ["BACKENDS", "INTERFACES", "OPENOCD", "OpenOcdProgrammer", "open_openocd", "parse_mdb"]
@@ -97,6 +90,16 @@ INTERFACES: dict[str, Interface] = {
     "stlink-v2": Interface("interface/stlink-v2.cfg", "hla_serial", "hla_swd", "stlink", "ST-LINK"),
     "jlink": Interface("interface/jlink.cfg", "jlink serial", "swd", "jlink", "J-Link"),
 }
+
+
+def _interface(name: str, slot: str) -> Interface:
+    """The ``interface`` option's row; an unknown name is a configuration error."""
+    if name not in INTERFACES:
+        raise BadBackendOption(
+            f"{slot}: openocd interface {name!r} is not one of {', '.join(INTERFACES)}"
+        )
+    return INTERFACES[name]
+
 
 # Most specific first: a locked nRF52 also fails examination, so protection is checked first.
 ERRORS: tuple[ErrorPattern, ...] = (
@@ -131,7 +134,6 @@ ERRORS: tuple[ErrorPattern, ...] = (
 )
 
 _MDB_LINE = re.compile(r"^0x([0-9a-fA-F]+):((?: [0-9a-fA-F]{2})+)\s*$", re.MULTILINE)
-_MDB_LIMIT = 256
 
 
 def parse_mdb(output: str, address: int, length: int) -> bytes:
@@ -148,11 +150,16 @@ def parse_mdb(output: str, address: int, length: int) -> bytes:
     return bytes(data)
 
 
-class OpenOcdProgrammer(MemoryProgrammer):
+class OpenOcdProgrammer(DumpReads):
     """One probe on one slot, driven by one-shot OpenOCD runs."""
 
     name = "openocd"
     capabilities = SWD_CAPABILITIES
+    errors = ERRORS
+    tool_label = "openocd"
+    inline_verb = "mdb"
+    dump_verb = "dump_image"
+    dump_success = r"dumped \d+ bytes"
 
     def __init__(
         self,
@@ -167,17 +174,17 @@ class OpenOcdProgrammer(MemoryProgrammer):
         target_config: str | None = None,
         write_timeout: float = 120.0,
     ) -> None:
-        super().__init__(probe, slot=slot, platform_id=platform_id, policy=policy)
-        if interface not in INTERFACES:
-            raise BadBackendOption(
-                f"{slot}: openocd interface {interface!r} is not one of {', '.join(INTERFACES)}"
-            )
-        self.tool = tool
-        self.interface = INTERFACES[interface]
+        super().__init__(
+            probe,
+            slot=slot,
+            platform_id=platform_id,
+            policy=policy,
+            tool=tool,
+            write_timeout=write_timeout,
+        )
+        self.interface = _interface(interface, slot)
         self.speed_khz = speed_khz
         self.target_config = target_config or self.mcu.openocd_target
-        self.write_timeout = write_timeout
-        self.read_timeout = 60.0
 
     # -- command lines ----------------------------------------------------------------
 
@@ -202,62 +209,19 @@ class OpenOcdProgrammer(MemoryProgrammer):
             args += ["-c", command]
         return [*args, "-c", "exit"]
 
-    def _run(self, *commands: str, timeout: float, success: str | None = None) -> ToolRun:
-        run = self.tool.run(self.command_line(*commands), timeout=timeout)
-        marker = re.compile(success) if success else None
-        error = classify(run, ERRORS, slot=self.slot, tool="openocd", success=marker)
-        if error is not None:
-            raise error
-        return run
+    def argv(self, *commands: str) -> list[str]:
+        return self.command_line(*commands)
 
     # -- primitives -------------------------------------------------------------------
 
-    def _read(self, address: int, length: int) -> bytes:
-        if length <= _MDB_LIMIT:
-            run = self._run(f"mdb {address:#010x} {length}", timeout=self.read_timeout)
-            try:
-                return parse_mdb(run.output, address, length)
-            except ValueError as exc:
-                raise ToolFailed(
-                    f"openocd mdb: {exc}", slot=self.slot, transcript=run.transcript
-                ) from exc
-        path = self.workdir() / f"read-{address:08x}-{length}.bin"
-        path.unlink(missing_ok=True)
-        self._run(
-            f"dump_image {path} {address:#010x} {length}",
-            timeout=self.write_timeout,
-            success=r"dumped \d+ bytes",
-        )
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise ToolFailed(f"openocd dump_image wrote no file: {exc}", slot=self.slot) from exc
+    def parse_inline(self, output: str, address: int, length: int) -> bytes:
+        return parse_mdb(output, address, length)
 
-    def _read_many(self, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
-        """All ranges in one OpenOCD run: ``mdb`` for small ones, ``dump_image`` for the rest."""
-        commands: list[str] = []
-        files: list[Path | None] = []
-        for index, (address, length) in enumerate(ranges):
-            if length <= _MDB_LIMIT:
-                commands.append(f"mdb {address:#010x} {length}")
-                files.append(None)
-            else:
-                path = self.workdir() / f"read-{index}-{address:08x}-{length}.bin"
-                path.unlink(missing_ok=True)
-                commands.append(f"dump_image {path} {address:#010x} {length}")
-                files.append(path)
-        run = self._run(*commands, timeout=self.write_timeout)
-        lines = [(int(m.group(1), 16), m.group(2)) for m in _MDB_LINE.finditer(run.output)]
-        out: list[bytes] = []
-        for (address, length), dump in zip(ranges, files, strict=True):
-            if dump is not None:
-                out.append(dump.read_bytes() if dump.exists() else b"")
-                continue
-            data = bytearray()
-            while lines and len(data) < length and lines[0][0] == address + len(data):
-                data += bytes.fromhex(lines.pop(0)[1].replace(" ", ""))
-            out.append(bytes(data))
-        return out
+    def printed_lines(self, output: str) -> list[tuple[int, bytes]]:
+        return [
+            (int(m.group(1), 16), bytes.fromhex(m.group(2).replace(" ", "")))
+            for m in _MDB_LINE.finditer(output)
+        ]
 
     def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
         if self.mcu.family == "nrf52":
@@ -276,20 +240,10 @@ class OpenOcdProgrammer(MemoryProgrammer):
 
     def verify(self, address: int, data: bytes) -> bool:
         """``verify_image FILE ADDR``: OpenOCD checksums on the target, no bulk read-back."""
-        self._check_range(address, len(data))
-        path = self.workdir() / f"verify-{address:08x}.bin"
-        path.write_bytes(data)
-        try:
-            self._guarded(
-                lambda: self._run(
-                    f"verify_image {path} {address:#010x}",
-                    timeout=self.write_timeout,
-                    success=r"verified \d+ bytes",
-                )
-            )
-        except VerifyFailed:
-            return False
-        return True
+        path = self._verify_file(address, data)
+        return self._verified_by(
+            f"verify_image {path} {address:#010x}", success=r"verified \d+ bytes"
+        )
 
     def _reset(self) -> None:
         self._run("reset run", timeout=self.read_timeout)
@@ -309,11 +263,7 @@ def open_openocd(
 ) -> OpenOcdProgrammer:
     """The registry's ``open``; ``runner`` and ``sysfs`` are seams for tests."""
     interface = request.option("interface", "cmsis-dap")
-    if interface not in INTERFACES:
-        raise BadBackendOption(
-            f"{request.slot}: openocd interface {interface!r} is not one of {', '.join(INTERFACES)}"
-        )
-    spec = INTERFACES[interface]
+    spec = _interface(interface, request.slot)
     session = request.option("session", "oneshot")
     if session not in ("oneshot", "tcl"):
         raise BadBackendOption(f"{request.slot}: openocd session must be oneshot or tcl")
@@ -325,9 +275,7 @@ def open_openocd(
     tool = tool_for(OPENOCD, request, runner)
     prog = kind(
         ProbeInfo("openocd", request.probe_id, spec.what),
-        slot=request.slot,
-        platform_id=request.platform_id,
-        policy=request.policy,
+        **slot_args(request),
         tool=tool,
         interface=interface,
         speed_khz=int(request.number("speed", 1000)),

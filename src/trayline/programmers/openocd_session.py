@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -40,7 +39,7 @@ from typing import Protocol
 
 from trayline.programmers.base import ProbeInfo, SlotPolicy, ToolFailed, ToolTimeout
 from trayline.programmers.openocd import ERRORS, OpenOcdProgrammer
-from trayline.programmers.tool import Tool, ToolRun, classify
+from trayline.programmers.tool import Tool, ToolRun, check_run, classify
 
 __all__ = ["OpenOcdServer", "OpenOcdSessionProgrammer", "TclRpc", "free_port", "tcl_script"]
 
@@ -272,11 +271,7 @@ class OpenOcdSessionProgrammer(OpenOcdProgrammer):
         seconds = time.monotonic() - started
         run = ToolRun(("tcl", *commands), 1 if failed else 0, "\n".join(outputs), seconds)
         self.tool.runs.append(run)
-        marker = re.compile(success) if success else None
-        error = classify(run, ERRORS, slot=self.slot, tool="openocd", success=marker)
-        if error is not None:
-            raise error
-        return run
+        return check_run(run, self.errors, slot=self.slot, tool=self.tool_label, success=success)
 
     def _close(self) -> None:
         if self._server is not None:

@@ -60,6 +60,7 @@ from trayline.programmers.base import (
     VerifyFailed,
     WriteResult,
 )
+from trayline.programmers.opening import slot_args
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.tool import (
     ErrorPattern,
@@ -67,7 +68,7 @@ from trayline.programmers.tool import (
     Tool,
     ToolRun,
     ToolSpec,
-    classify,
+    check_run,
     tool_for,
 )
 
@@ -257,11 +258,9 @@ class ParticleCliProgrammer:
 
     def _run(self, *args: str, timeout: float, success: str | None = None) -> ToolRun:
         run = self.tool.run(list(args), timeout=timeout)
-        marker = re.compile(success, re.IGNORECASE) if success else None
-        error = classify(run, ERRORS, slot=self.slot, tool="particle", success=marker)
-        if error is not None:
-            raise error
-        return run
+        return check_run(
+            run, ERRORS, slot=self.slot, tool="particle", success=success, flags=re.IGNORECASE
+        )
 
     def _port(self) -> str:
         if not self.probe.port:
@@ -425,9 +424,7 @@ def open_particle_cli(
             raise ProbeNotFound(f"{exc}", slot=request.slot) from exc
     prog = ParticleCliProgrammer(
         ProbeInfo("particle-usb", probe_id, "Particle device on USB", port),
-        slot=request.slot,
-        platform_id=request.platform_id,
-        policy=request.policy,
+        **slot_args(request),
         tool=tool,
         flash_timeout=request.number("timeout", 240.0),
     )

@@ -45,13 +45,13 @@ from trayline.programmers.base import (
     ProbeNotFound,
     ProgrammerError,
     ProtectedDevice,
-    SeveralProbes,
     SlotPolicy,
     TargetNotHalted,
     ToolFailed,
     ToolMissing,
 )
 from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
+from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
 
 __all__ = ["BACKENDS", "PyOcdProgrammer", "PyOcdSession", "PyOcdTarget", "open_pyocd"]
@@ -234,9 +234,7 @@ def open_pyocd(
     """The registry's ``open``: one probe named or exactly one attached, then connect."""
     prog = PyOcdProgrammer(
         ProbeInfo("pyocd", request.probe_id, "CMSIS-DAP probe via pyOCD"),
-        slot=request.slot,
-        platform_id=request.platform_id,
-        policy=request.policy,
+        **slot_args(request),
         connect=connect,
         file_programmer=file_programmer,
         target=request.options.get("target"),
@@ -244,14 +242,14 @@ def open_pyocd(
     )
     if not request.probe_id:
         found = probes()
-        if not found:
-            raise ProbeNotFound("pyOCD sees no debug probe", slot=request.slot)
-        if len(found) > 1:
-            ids = ", ".join(uid for uid, _ in found)
-            raise SeveralProbes(
-                f"{len(found)} probes attached ({ids}); name one with --probe", slot=request.slot
-            )
-        prog.probe = ProbeInfo("pyocd", found[0][0], found[0][1] or "CMSIS-DAP probe via pyOCD")
+        only_probe(
+            [uid for uid, _ in found],
+            slot=request.slot,
+            what="probe",
+            none="pyOCD sees no debug probe",
+        )
+        uid, description = found[0]
+        prog.probe = ProbeInfo("pyocd", uid, description or "CMSIS-DAP probe via pyOCD")
     prog._guarded(prog.connect)
     return prog
 

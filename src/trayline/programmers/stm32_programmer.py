@@ -30,23 +30,15 @@ from trayline.programmers.base import (
     ProbeInfo,
     ProbeNotFound,
     ProtectedDevice,
-    SeveralProbes,
     SlotPolicy,
     TargetNotHalted,
-    ToolFailed,
     VerifyFailed,
 )
-from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
+from trayline.programmers.memory_backend import SWD_CAPABILITIES
+from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
-from trayline.programmers.tool import (
-    ErrorPattern,
-    Runner,
-    Tool,
-    ToolRun,
-    ToolSpec,
-    classify,
-    tool_for,
-)
+from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
+from trayline.programmers.tool_reads import WordReads, parse_word_lines
 
 __all__ = [
     "BACKENDS",
@@ -99,15 +91,7 @@ _SN_LINE = re.compile(r"ST-LINK SN\s*:\s*([0-9A-Za-z]+)")
 
 def parse_r32(output: str, address: int, length: int) -> bytes:
     """Bytes from ``-r32`` output (``0x1FFF7A10 : 00270036 35344709 …``; word values, LE)."""
-    data = bytearray()
-    for match in _R32_LINE.finditer(output):
-        if int(match.group(1), 16) != address + len(data):
-            raise ValueError(f"-r32 output jumps to 0x{match.group(1)}")
-        for word in match.group(2).split():
-            data += int(word, 16).to_bytes(4, "little")
-    if len(data) != length:
-        raise ValueError(f"-r32 printed {len(data)} bytes, {length} were asked for")
-    return bytes(data)
+    return parse_word_lines(output, address, length, line=_R32_LINE, what="-r32")
 
 
 def parse_stlink_list(output: str) -> list[str]:
@@ -115,11 +99,14 @@ def parse_stlink_list(output: str) -> list[str]:
     return _SN_LINE.findall(output)
 
 
-class Stm32ProgrammerCli(MemoryProgrammer):
+class Stm32ProgrammerCli(WordReads):
     """One ST-LINK on one Electron slot, one CLI run per operation."""
 
     name = "stm32-programmer"
     capabilities = SWD_CAPABILITIES
+    errors = ERRORS
+    tool_label = "STM32_Programmer_CLI"
+    word_verb = "-r32"
 
     def __init__(
         self,
@@ -132,14 +119,18 @@ class Stm32ProgrammerCli(MemoryProgrammer):
         write_timeout: float = 120.0,
         freq_khz: int | None = None,
     ) -> None:
-        super().__init__(probe, slot=slot, platform_id=platform_id, policy=policy)
+        super().__init__(
+            probe,
+            slot=slot,
+            platform_id=platform_id,
+            policy=policy,
+            tool=tool,
+            write_timeout=write_timeout,
+        )
         if self.mcu.family != "stm32f2":
             raise BadBackendOption(
                 f"{slot}: STM32CubeProgrammer programs the Electron's STM32 only, not the nRF52840"
             )
-        self.tool = tool
-        self.write_timeout = write_timeout
-        self.read_timeout = 60.0
         self.freq_khz = freq_khz
 
     def connect_args(self) -> list[str]:
@@ -150,27 +141,14 @@ class Stm32ProgrammerCli(MemoryProgrammer):
             args.append(f"freq={self.freq_khz}")
         return [*args, "mode=UR"]
 
-    def _run(self, *args: str, timeout: float, success: str | None = None) -> ToolRun:
-        run = self.tool.run([*self.connect_args(), *args], timeout=timeout)
-        marker = re.compile(success) if success else None
-        error = classify(run, ERRORS, slot=self.slot, tool="STM32_Programmer_CLI", success=marker)
-        if error is not None:
-            raise error
-        return run
+    def argv(self, *commands: str) -> list[str]:
+        return [*self.connect_args(), *commands]
 
-    def _read(self, address: int, length: int) -> bytes:
-        start = address - address % 4
-        end = -(-(address + length) // 4) * 4
-        words = (end - start) // 4
-        timeout = self.read_timeout if words <= 16384 else self.write_timeout
-        run = self._run("-r32", f"{start:#010x}", str(words), timeout=timeout)
-        try:
-            data = parse_r32(run.output, start, end - start)
-        except ValueError as exc:
-            raise ToolFailed(
-                f"STM32_Programmer_CLI -r32: {exc}", slot=self.slot, transcript=run.transcript
-            ) from exc
-        return data[address - start : address - start + length]
+    def word_read_args(self, start: int, count: int) -> list[str]:
+        return ["-r32", f"{start:#010x}", str(count // 4)]
+
+    def parse_words(self, output: str, start: int, count: int) -> bytes:
+        return parse_r32(output, start, count)
 
     def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
         args = ["-w", str(path), f"{address:#010x}"]
@@ -195,29 +173,28 @@ def open_stm32_programmer(
     freq = request.options.get("freq")
     prog = Stm32ProgrammerCli(
         ProbeInfo("stm32-programmer", request.probe_id, "ST-LINK"),
-        slot=request.slot,
-        platform_id=request.platform_id,
-        policy=request.policy,
+        **slot_args(request),
         tool=tool,
         write_timeout=request.number("timeout", 120.0),
         freq_khz=int(request.number("freq", 4000)) if freq else None,
     )
     if not request.probe_id:
-        serials = parse_stlink_list(tool.run(["--list", "st-link"], timeout=30).output)
-        if not serials:
-            raise ProbeNotFound("no ST-LINK attached (--list st-link)", slot=request.slot)
-        if len(serials) > 1:
-            raise SeveralProbes(
-                f"{len(serials)} ST-LINKs attached ({', '.join(serials)}); name one with --probe",
-                slot=request.slot,
-            )
-        prog.probe = ProbeInfo("stm32-programmer", serials[0], "ST-LINK")
+        serial = only_probe(
+            _serials(tool),
+            slot=request.slot,
+            what="ST-LINK",
+            none="no ST-LINK attached (--list st-link)",
+        )
+        prog.probe = ProbeInfo("stm32-programmer", serial, "ST-LINK")
     return prog
 
 
+def _serials(tool: Tool) -> list[str]:
+    return parse_stlink_list(tool.run(["--list", "st-link"], timeout=30).output)
+
+
 def _list() -> list[ProbeInfo]:
-    run = Tool(STM32_PROGRAMMER).run(["--list", "st-link"], timeout=30)
-    return [ProbeInfo("stm32-programmer", s, "ST-LINK") for s in parse_stlink_list(run.output)]
+    return [ProbeInfo("stm32-programmer", s, "ST-LINK") for s in _serials(Tool(STM32_PROGRAMMER))]
 
 
 BACKENDS = (

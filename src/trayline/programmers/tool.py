@@ -50,7 +50,9 @@ __all__ = [
     "Tool",
     "ToolRun",
     "ToolSpec",
+    "check_run",
     "classify",
+    "match_failure",
     "strip_ansi",
     "tool_for",
 ]
@@ -151,6 +153,28 @@ class ErrorPattern:
         return cls(re.compile(regex, re.IGNORECASE | re.MULTILINE), error, message)
 
 
+def match_failure(
+    text: str,
+    patterns: Sequence[ErrorPattern],
+    *,
+    slot: str | None,
+    transcript: str,
+) -> ProgrammerError | None:
+    """The error the first matching pattern names, or ``None``: one table rule for all outputs.
+
+    A tool's output (:func:`classify`) and a probe's own failure report (the
+    DAPLink drive's ``FAIL.TXT``) are read the same way: backends order their
+    tables from most to least specific, and ``{0}`` in the message becomes the
+    line that matched.
+    """
+    for item in patterns:
+        match = item.pattern.search(text)
+        if match:
+            line = _line_of(text, match.start())
+            return item.error(item.message.format(line), slot=slot, transcript=transcript)
+    return None
+
+
 def classify(
     run: ToolRun,
     patterns: Sequence[ErrorPattern],
@@ -161,16 +185,14 @@ def classify(
 ) -> ProgrammerError | None:
     """The error this run stands for, or ``None`` when it succeeded.
 
-    The first matching pattern wins (backends order their tables from most to
-    least specific). A non-zero exit with no known pattern, or a zero exit
-    without the ``success`` marker the caller expects, is :class:`ToolFailed`
-    carrying the last lines of output: never a silent pass.
+    The first matching pattern wins (:func:`match_failure`). A non-zero exit
+    with no known pattern, or a zero exit without the ``success`` marker the
+    caller expects, is :class:`ToolFailed` carrying the last lines of output:
+    never a silent pass.
     """
-    for item in patterns:
-        match = item.pattern.search(run.output)
-        if match:
-            line = _line_of(run.output, match.start())
-            return item.error(item.message.format(line), slot=slot, transcript=run.transcript)
+    known = match_failure(run.output, patterns, slot=slot, transcript=run.transcript)
+    if known is not None:
+        return known
     if run.returncode != 0:
         tail = " | ".join(run.output.strip().splitlines()[-3:]) or "no output"
         return ToolFailed(
@@ -184,6 +206,28 @@ def classify(
             transcript=run.transcript,
         )
     return None
+
+
+def check_run(
+    run: ToolRun,
+    patterns: Sequence[ErrorPattern],
+    *,
+    slot: str | None,
+    tool: str,
+    success: str | None = None,
+    flags: int = 0,
+) -> ToolRun:
+    """``run`` when it succeeded, else raise what :func:`classify` makes of it.
+
+    ``success`` is a regular expression the output must contain (compiled with
+    ``flags``); every backend's ``_run`` ends here, so they all treat a missing
+    success line the same way.
+    """
+    marker = re.compile(success, flags) if success else None
+    error = classify(run, patterns, slot=slot, tool=tool, success=marker)
+    if error is not None:
+        raise error
+    return run
 
 
 def _line_of(text: str, index: int) -> str:

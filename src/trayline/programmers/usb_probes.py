@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from trayline.programmers.base import ProbeInfo, ProbeNotFound, SeveralProbes
+from trayline.programmers.base import ProbeInfo
+from trayline.programmers.opening import only_probe
 
 __all__ = [
     "KNOWN_PROBES",
@@ -100,11 +101,9 @@ def pick_probe(probes: list[UsbProbe], wanted: str, *, slot: str, what: str) -> 
     """
     if wanted:
         return wanted
-    if not probes:
-        raise ProbeNotFound(f"no {what} attached (checked USB for known VID:PIDs)", slot=slot)
-    if len(probes) > 1:
-        serials = ", ".join(p.serial or "(no serial)" for p in probes)
-        raise SeveralProbes(
-            f"{len(probes)} {what}s attached ({serials}); name one with --probe", slot=slot
-        )
-    return probes[0].serial
+    return only_probe(
+        [p.serial for p in probes],
+        slot=slot,
+        what=what,
+        none=f"no {what} attached (checked USB for known VID:PIDs)",
+    )
