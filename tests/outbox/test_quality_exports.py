@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from outboxkit import build_line
 from typer.testing import CliRunner
 
@@ -80,3 +81,18 @@ def test_bad_time_is_one_line(tmp_path: Path) -> None:
         app, ["export", "units", "--since", "yesterday", "--db", f"sqlite:///{tmp_path / 'x.db'}"]
     )
     assert result.exit_code == 2 and "--since 'yesterday'" in result.output
+
+
+def test_unit_rows_page_through_the_store(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trayline.store.exports as exports
+    from trayline.store.units import EventContext, link_part, register_unit
+
+    ctx = EventContext("st1")
+    serials = [f"P028PAG{n:08d}" for n in range(7)]
+    for serial in serials:
+        unit, _ = register_unit(store, serial, sku="BRN404", ctx=ctx)
+        link_part(store, unit.id, "battery", f"BAT-{serial[-4:]}", unique=False, ctx=ctx)
+    monkeypatch.setattr(exports, "CHUNK", 2)
+    rows = list(exports.unit_rows(store))
+    assert [r["serial_number"] for r in rows] == serials
+    assert all(r["parts"] == f"battery=BAT-{r['serial_number'][-4:]}" for r in rows)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasurement
@@ -157,53 +158,87 @@ def manifest_units(
         return entries
 
 
+CHUNK = 500
+"""Units read per round trip by :func:`unit_rows`: memory stays flat on a million-unit store."""
+
+
+def _unit_chunks(
+    session: Session, *, batch: str | None, since: datetime | None
+) -> Iterator[list[tuple[Unit, Any]]]:
+    """Units in id order, CHUNK at a time (keyset paging: no OFFSET that slows down)."""
+    last = 0
+    base = _units_query(batch=batch, since=since, ready_only=False)
+    while True:
+        rows = [(u, r) for u, r in session.execute(base.where(Unit.id > last).limit(CHUNK)).all()]
+        if not rows:
+            return
+        yield rows
+        last = rows[-1][0].id
+
+
+def _chunk_details(
+    session: Session, ids: list[int]
+) -> tuple[dict[int, list[str]], dict[int, list[str]]]:
+    """Attempt outcomes (by number) and "kind=serial" parts (by id) of these units."""
+    outcomes: dict[int, list[str]] = {i: [] for i in ids}
+    for unit_id, outcome in session.execute(
+        select(UnitAttempt.unit_id, UnitAttempt.outcome)
+        .where(UnitAttempt.unit_id.in_(ids))
+        .order_by(UnitAttempt.unit_id, UnitAttempt.number)
+    ).all():
+        outcomes[unit_id].append(outcome)
+    parts: dict[int, list[str]] = {i: [] for i in ids}
+    for unit_id, kind, serial in session.execute(
+        select(Part.unit_id, Part.kind, Part.part_serial)
+        .where(Part.unit_id.in_(ids))
+        .order_by(Part.unit_id, Part.id)
+    ).all():
+        parts[unit_id].append(f"{kind}={serial or ''}")
+    return outcomes, parts
+
+
+def _unit_row(unit: Unit, ready_at: Any, outcomes: list[str], parts: list[str]) -> dict[str, Any]:
+    fw = _firmware_digests(unit.firmware)
+    cloud = unit.cloud or {}
+    return {
+        "serial_number": unit.serial_number,
+        "device_id": unit.device_id,
+        "sku": unit.sku,
+        "iccid": unit.iccid,
+        "imei": unit.imei,
+        "status": unit.status,
+        "reason": unit.reason,
+        "batch": unit.batch,
+        "station": unit.station,
+        "slot": unit.slot,
+        "attempts": len(outcomes),
+        "first_pass": bool(outcomes) and outcomes[0] == "pass",
+        "last_outcome": outcomes[-1] if outcomes else None,
+        "test_bundle": (fw["test"] or {}).get("bundle"),
+        "test_digest": (fw["test"] or {}).get("digest"),
+        "production_bundle": (fw["production"] or {}).get("bundle"),
+        "production_digest": (fw["production"] or {}).get("digest"),
+        "parts": "; ".join(parts),
+        "cloud_state": cloud.get("state"),
+        "cloud_group": cloud.get("group"),
+        "created_at": _iso(unit.created_at),
+        "ready_at": _iso(_fix_tz(ready_at)),
+        "updated_at": _iso(unit.updated_at),
+    }
+
+
 def unit_rows(
     store: Store, *, batch: str | None = None, since: datetime | None = None
 ) -> Iterator[dict[str, Any]]:
-    """One row per unit: identity, status, batch, test summary, firmware, parts, cloud."""
+    """One row per unit: identity, status, batch, test summary, firmware, parts, cloud.
+
+    Three queries per :data:`CHUNK` units, whatever the store's size.
+    """
     with store.session() as session:
-        for unit, ready_at in session.execute(
-            _units_query(batch=batch, since=since, ready_only=False)
-        ).all():
-            outcomes = (
-                session.execute(
-                    select(UnitAttempt.outcome)
-                    .where(UnitAttempt.unit_id == unit.id)
-                    .order_by(UnitAttempt.number)
-                )
-                .scalars()
-                .all()
-            )
-            parts = session.execute(
-                select(Part.kind, Part.part_serial).where(Part.unit_id == unit.id).order_by(Part.id)
-            ).all()
-            fw = _firmware_digests(unit.firmware)
-            cloud = unit.cloud or {}
-            yield {
-                "serial_number": unit.serial_number,
-                "device_id": unit.device_id,
-                "sku": unit.sku,
-                "iccid": unit.iccid,
-                "imei": unit.imei,
-                "status": unit.status,
-                "reason": unit.reason,
-                "batch": unit.batch,
-                "station": unit.station,
-                "slot": unit.slot,
-                "attempts": len(outcomes),
-                "first_pass": bool(outcomes) and outcomes[0] == "pass",
-                "last_outcome": outcomes[-1] if outcomes else None,
-                "test_bundle": (fw["test"] or {}).get("bundle"),
-                "test_digest": (fw["test"] or {}).get("digest"),
-                "production_bundle": (fw["production"] or {}).get("bundle"),
-                "production_digest": (fw["production"] or {}).get("digest"),
-                "parts": "; ".join(f"{k}={s or ''}" for k, s in parts),
-                "cloud_state": cloud.get("state"),
-                "cloud_group": cloud.get("group"),
-                "created_at": _iso(unit.created_at),
-                "ready_at": _iso(_fix_tz(ready_at)),
-                "updated_at": _iso(unit.updated_at),
-            }
+        for chunk in _unit_chunks(session, batch=batch, since=since):
+            outcomes, parts = _chunk_details(session, [u.id for u, _r in chunk])
+            for unit, ready_at in chunk:
+                yield _unit_row(unit, ready_at, outcomes[unit.id], parts[unit.id])
 
 
 def measurement_rows(
@@ -221,7 +256,7 @@ def measurement_rows(
     if since is not None:
         query = query.where(UnitAttempt.started_at >= since)
     with store.session() as session:
-        for m, attempt, unit in session.execute(query).all():
+        for m, attempt, unit in session.execute(query.execution_options(yield_per=1000)):
             yield {
                 "serial_number": unit.serial_number,
                 "device_id": unit.device_id,
@@ -260,7 +295,7 @@ def event_rows(
     if since is not None:
         query = query.where(Event.at >= since)
     with store.session() as session:
-        for event, serial, unit_batch in session.execute(query).all():
+        for event, serial, unit_batch in session.execute(query.execution_options(yield_per=1000)):
             data = event.data or {}
             yield {
                 "at": _iso(event.at),
