@@ -163,8 +163,14 @@ def test_an_admin_stops_and_starts_the_station(
     store, app = _open(sqlite_url, tmp_path, world)
     with client_for(app) as client:
         csrf = login(client, "admin")
-        client.post("/admin/stations/st1/stop", data={"csrf_token": csrf})
-        assert "This station is stopped" in client.get("/station/st1").text
-        client.post("/admin/stations/st1/start", data={"csrf_token": csrf})
-        assert client.get("/api/stations").json()[0]["running"] is True
+        for _ in range(3):  # a stopped station starts again, as often as asked
+            client.post("/admin/stations/st1/stop", data={"csrf_token": csrf})
+            assert "This station is stopped" in client.get("/station/st1").text
+            client.post("/admin/stations/st1/start", data={"csrf_token": csrf})
+            assert client.get("/api/stations").json()[0]["running"] is True
+        serial = world.add(5)
+        for scan in (serial, "BAT-000005", "ENC-000005"):
+            client.post("/station/st1/scan", data={"scan": scan, "csrf_token": csrf})
+        _idle(app)
+        assert find_unit(store, serial).status == "ready"  # type: ignore[union-attr]
     store.dispose()

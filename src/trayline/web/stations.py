@@ -32,18 +32,26 @@ class StationHandle:
     started: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _scanning: threading.Lock = field(default_factory=threading.Lock)
+    _stopped: bool = False
 
     def start(self) -> None:
+        """Start the slots; after a stop, a fresh runner over the same work, tray and prompts
+        (a stopped runner's threads are gone for good)."""
         with self._lock:
-            if not self.started:
-                self.runner.start()
-                self.started = True
+            if self.started:
+                return
+            if self._stopped:
+                old = self.runner
+                self.runner = Runner(old.work, tray=old.front.tray, answer=self.prompts.answer)
+            self.runner.start()
+            self.started = True
 
     def stop(self, timeout: float = 5.0) -> list[str]:
         with self._lock:
             if not self.started:
                 return []
             self.started = False
+            self._stopped = True
             return self.runner.stop(timeout=timeout)
 
     def scan(self, text: str, operator: str | None = None) -> Notice | None:
