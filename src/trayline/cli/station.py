@@ -33,10 +33,14 @@ from trayline.cli import outbox
 from trayline.cli.console import err, fail, out
 from trayline.cli.line import LineOption
 from trayline.cli.options import DbOption, open_db
+from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.firmware.bundle import BundleError, get_bundle
 from trayline.inputs import InputError
+from trayline.particle.client import api_url_from_env
+from trayline.particle.errors import InvalidApiUrl
 from trayline.settings.line import ConfigError
 from trayline.station.assembly import StationOptions, build_runner
+from trayline.station.connectivity import ParticleCloudPresence
 from trayline.station.line import Line, load_line
 from trayline.station.prompts import (
     Prompt,
@@ -129,6 +133,18 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise SystemExit(143)
 
 
+def _presence(line: Line, token_file: Path | None) -> ParticleCloudPresence | None:
+    """The cloud the plan's cloud_online steps ask; None where the site cannot connect."""
+    if line.config.connectivity_skipped:
+        return None  # the warning was printed; the step is skipped with that reason
+    try:
+        api_url = api_url_from_env()
+    except InvalidApiUrl as exc:
+        fail(str(exc))
+    token = resolve_token(token_file)
+    return ParticleCloudPresence.connect(token, str(line.config.product), base_url=api_url)
+
+
 class _Log:
     """Without the live screen (a pipe, --json): every message as a line on stderr, as it comes."""
 
@@ -181,6 +197,13 @@ def run_command(
     ),
     answers: str | None = typer.Option(None, "--answers", help="Answer every prompt: yes or no."),
     operator: str | None = typer.Option(None, "--operator", help="Operator name for the record."),
+    cloud_check: bool = typer.Option(
+        False,
+        "--cloud-check",
+        help="Run the plan's cloud_online steps against PARTICLE_API_URL with the token "
+        "(PARTICLE_ACCESS_TOKEN or --token-file); without it they are skipped.",
+    ),
+    token_file: Path | None = TokenFileOption,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary at the end."),
     db: str | None = DbOption,
 ) -> None:
@@ -211,6 +234,7 @@ def run_command(
             prompts = ScriptedPrompts(replies, default=default)
         elif default is not None:
             prompts = ScriptedPrompts(default=default)
+        presence = _presence(line, token_file) if cloud_check else None
         options = StationOptions(
             virtual_dir=virtual, tray_file=tray, operator=operator, time_scale=time_scale
         )
@@ -221,6 +245,7 @@ def run_command(
                 options,
                 prompts=prompts,
                 answer=queued.answer,
+                cloud_check=presence,
             )
         except InputError as exc:
             fail(str(exc))

@@ -32,6 +32,7 @@ from trayline.programmers.base import (
 )
 from trayline.programmers.registry import open_programmer
 from trayline.settings.line import SlotSpec
+from trayline.station.connectivity import CloudPresence
 from trayline.station.front import TrayEntry
 from trayline.station.labels import LabelConfig, LabelData, print_label
 from trayline.station.lease import owner_name
@@ -181,13 +182,20 @@ def build_runner(
     prompts: PromptSource | None,
     answer: Callable[[str], bool] | None = None,
     tray: Mapping[str, TrayEntry] | None = None,
+    cloud_check: CloudPresence | None = None,
 ) -> Runner:
     """A runner for ``line`` on ``store``, wired to real or virtual slots."""
     store = for_threads(store)
     placed = read_tray(options.virtual_dir / "tray.csv") if options.virtual_dir else {}
     if tray is None:
         tray = read_tray(options.tray_file) if options.tray_file else dict(placed)
-    tester = plan_tester(line, _channels(port_channel, line.plan.hello_timeout_s), prompts=prompts)
+    tester = plan_tester(
+        line,
+        _channels(port_channel, line.plan.hello_timeout_s),
+        prompts=prompts,
+        cloud_check=cloud_check,
+    )
+
     work = UnitWork(
         store=store,
         config=line.config,

@@ -43,7 +43,7 @@ def plan_tester(
     if config.connectivity_skipped:
         skip = f"{config.sku.name} (LTE Cat M1) cannot connect at a CM in {config.site.country}"
     elif cloud_check is None:
-        skip = "no cloud connection configured for this station"
+        skip = "no cloud connection for this station (run it with --cloud-check)"
 
     def test(request: TestRequest) -> TestResult:
         try:
