@@ -37,6 +37,9 @@ def test_station_run_refuses_missing_bundles_and_bad_answers(tmp_path: Path) -> 
     assert code == 2 and "--answers must be yes or no" in output
     code, output = _invoke("station", "run", "-c", str(config), "--virtual", str(tmp_path))
     assert code == 2 and "not a virtual tray" in output
+    (tmp_path / "tray.csv").write_text("Device ID,Serial Number,ICCID\n")
+    code, output = _invoke("station", "run", "-c", str(config), "--virtual", str(tmp_path))
+    assert code == 2 and "trayline virtual serve" in output
 
 
 def test_line_init_and_check(tmp_path: Path) -> None:

@@ -219,6 +219,10 @@ def run_command(
             fail(f"--answers must be yes or no, not {answers!r}")
     if virtual is not None and not (virtual / "tray.csv").is_file():
         fail(f"{virtual}: not a virtual tray (no tray.csv); create one with trayline virtual tray")
+    if virtual is not None and not (virtual / "ports.json").is_file():
+        fail(
+            f"{virtual}: its serial ports are not up; run `trayline virtual serve {virtual}` first"
+        )
     with open_db(db) as store:
         try:
             for name in (line.config.bundles.test, line.config.bundles.production):
