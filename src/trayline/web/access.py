@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from trayline.store.db import Store
 from trayline.store.users import ROLES, UserView, count_users, find_user, user_for_token
@@ -176,7 +177,7 @@ def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
     needed = rank(role)
 
     async def dependency(request: Request) -> Principal:
-        who = principal(request)
+        who = await run_in_threadpool(principal, request)  # a store read: off the event loop
         if who is None:
             raise NeedLogin()
         if who.via != "token" and request.method not in SAFE_METHODS:

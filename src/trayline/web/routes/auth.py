@@ -6,6 +6,7 @@ import secrets
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from trayline.web.access import check_csrf, check_password, principal
 from trayline.web.render import page
@@ -35,7 +36,8 @@ async def login(
     next: str = Form("/"),
 ) -> Response:
     await check_csrf(request)
-    user = check_password(request.app.state.store, name.strip(), password)
+    store = request.app.state.store
+    user = await run_in_threadpool(check_password, store, name.strip(), password)  # argon2: slow
     if user is None:
         return page(
             request, "login.html", 401, next=_safe_next(next), error="wrong name or password"
