@@ -225,10 +225,15 @@ class DaplinkProgrammer:
         self._check_fail_txt()
 
     def _wait_for_remount(self, copied: Path) -> None:
-        """Done when the drive is back (DETAILS.TXT readable) and the copied file is gone."""
+        """Done when the copied file is gone and, after that, the drive is back (DETAILS.TXT).
+
+        The order matters: checking the drive first could see the old mount an
+        instant before it disconnects, then the file gone, and call a drop done
+        before the drive has come back with its FAIL.TXT.
+        """
         deadline = self._clock() + self.timeout
         while self._clock() < deadline:
-            if _read_drive(self.mount) is not None and not copied.exists():
+            if not copied.exists() and _read_drive(self.mount) is not None:
                 return
             time.sleep(self.poll)
         raise ToolTimeout(
