@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from trayline.programmers.tool import RawRun
+from trayline.programmers.tool import RawRun, Tool, ToolSpec
 
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
 
@@ -80,3 +80,9 @@ def fake_executable(folder: Path, name: str) -> str:
     path.chmod(0o755)
     assert os.access(path, os.X_OK)
     return str(path)
+
+
+def fake_tool(spec: ToolSpec, tmp_path: Path, runner: FakeRunner, *, slot: str) -> Tool:
+    """``spec``'s tool for ``slot``, resolved to a stand-in executable, run by ``runner``."""
+    name = spec.executables[0]
+    return Tool(spec, slot=slot, runner=runner, executable=fake_executable(tmp_path, name))

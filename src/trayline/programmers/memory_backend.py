@@ -9,7 +9,9 @@ part once, on top of four primitives each backend implements
 * the device ID is read from the ID register of the slot's MCU
   (:mod:`trayline.programmers.targets`);
 * the module list is :func:`~trayline.programmers.scan.scan_modules` over
-  ``read_memory``;
+  ``read_memory`` (one batched run where the backend can), including the Gen 3
+  SoftDevice read from its info structure at 0x3000 (its prefix is dropped
+  when written, so only that structure tells what radio stack is there);
 * ``verify`` reads back and compares (exact bytes, first difference named);
 * ``write_module`` refuses addresses outside the MCU's flash before any tool
   runs, writes, then verifies by read-back unless the tool verified already
@@ -153,7 +155,10 @@ class MemoryProgrammer:
         return found
 
     def read_modules(self) -> list[ModuleOnDevice]:
-        return scan_modules(self.read_memory, self.platform_id, read_many=self.read_many)
+        """Modules found by their prefixes, plus a Gen 3 SoftDevice from its info structure."""
+        return scan_modules(
+            self.read_memory, self.platform_id, read_many=self.read_many, softdevice=True
+        )
 
     def verify(self, address: int, data: bytes) -> bool:
         return self.read_memory(address, len(data)) == bytes(data)

@@ -18,10 +18,15 @@ or random bytes fail the first test; a half-written module passes it and fails
 the integrity check, and is reported with ``valid=False`` so the planner
 rewrites it rather than skipping it.
 
-What it cannot see: the SoftDevice is written with its prefix dropped
-(DROP_MODULE_INFO, spec §2.5), so no prefix sits at 0x1000 and the radio stack
-is not reported by a memory scan; NCP firmware lives on the ESP32, not in host
-flash. Backends that can ask the device (USB, the Particle CLI) report those.
+The Gen 3 SoftDevice is the exception: it is written with its prefix dropped
+(DROP_MODULE_INFO, spec §2.5), so no prefix sits at 0x1000. Nordic's own info
+structure does sit in flash at 0x3000 (size, magic ``0x51B1E5DB`` at 0x3004,
+end address at 0x3008, firmware ID at 0x300C — the radio-stack module version,
+182 for S140 6.1.1), which is how Device OS reports the radio stack too; with
+``softdevice=True`` the scan reads those 16 bytes (in the same batch as the
+region heads) and reports the radio stack from them
+(:func:`softdevice_from_info`). NCP firmware lives on the ESP32, not in host
+flash; backends that can ask the device (USB, the Particle CLI) report it.
 
 Reads cost time on a real probe (one-shot OpenOCD starts a process per read),
 so the scan reads once per region for the prefix and once per module found;
@@ -39,7 +44,15 @@ from trayline.core.modules import PREFIX_SIZE, ModuleError, ModuleFunction, pars
 from trayline.core.platforms import NRF52840_PLATFORM_IDS, FlashRegion, flash_regions
 from trayline.programmers.base import ModuleOnDevice
 
-__all__ = ["ReadMany", "ReadMemory", "prefix_offsets", "scan_modules"]
+__all__ = [
+    "SOFTDEVICE_INFO",
+    "SOFTDEVICE_MAGIC",
+    "ReadMany",
+    "ReadMemory",
+    "prefix_offsets",
+    "scan_modules",
+    "softdevice_from_info",
+]
 
 ReadMemory = Callable[[int, int], bytes]
 """``read_memory(address, length) -> bytes``: a programmer's memory read."""
@@ -52,6 +65,15 @@ _ELECTRON = 10
 _HOST_FLASH_FUNCTIONS = frozenset(
     {ModuleFunction.BOOTLOADER, ModuleFunction.SYSTEM_PART, ModuleFunction.USER_PART}
 )
+
+SOFTDEVICE_START = 0x1000
+SOFTDEVICE_INFO = 0x3000
+"""Nordic's SoftDevice info structure: info size, magic, end address, firmware ID (LE words)."""
+SOFTDEVICE_MAGIC = 0x51B1E5DB
+_SOFTDEVICE_LIMIT = 0x27000
+"""The SoftDevice ends before the Gen 3 system part's lowest start (0x28000, Device OS 6.2+)."""
+_SOFTDEVICE_INFO = struct.Struct("<IIIH")
+_SOFTDEVICE_READ = (SOFTDEVICE_INFO, 16)
 
 
 def prefix_offsets(platform_id: int, region: FlashRegion) -> tuple[int, ...]:
@@ -134,6 +156,29 @@ def _reported(found: _Prefix, *, sha256: str | None, valid: bool) -> ModuleOnDev
     )
 
 
+def softdevice_from_info(info: bytes, platform_id: int) -> ModuleOnDevice | None:
+    """The radio stack the 16 bytes read at :data:`SOFTDEVICE_INFO` describe, if any.
+
+    ``None`` when the magic is not there (erased flash, an STM32, a Gen 3 unit
+    without a SoftDevice) or the end address is not a plausible SoftDevice end.
+    The SoftDevice carries no readable SHA-256 or CRC, so it is reported as
+    found, with ``sha256=None``.
+    """
+    if len(info) < _SOFTDEVICE_INFO.size:
+        return None
+    _size, magic, end, firmware_id = _SOFTDEVICE_INFO.unpack_from(info)
+    if magic != SOFTDEVICE_MAGIC or not SOFTDEVICE_START < end <= _SOFTDEVICE_LIMIT:
+        return None
+    return ModuleOnDevice(
+        function=ModuleFunction.RADIO_STACK,
+        index=0,
+        version=firmware_id,
+        address=SOFTDEVICE_START,
+        size=end - SOFTDEVICE_START,
+        platform_id=platform_id,
+    )
+
+
 def _first_prefix(platform_id: int, region: FlashRegion, head: bytes) -> _Prefix | None:
     for offset in prefix_offsets(platform_id, region):
         prefix = _prefix_at(head, offset, region)
@@ -152,6 +197,7 @@ def scan_modules(
     *,
     full: bool = True,
     read_many: ReadMany | None = None,
+    softdevice: bool = False,
 ) -> list[ModuleOnDevice]:
     """Every module found in the platform's host flash, in address order.
 
@@ -167,11 +213,15 @@ def scan_modules(
     ranges in one tool run: the scan then costs two runs (all region heads, then
     all module bodies) instead of one per read — what matters when every run
     starts OpenOCD or JLinkExe afresh.
+
+    ``softdevice=True`` also reports a Gen 3 SoftDevice from its info structure
+    (:func:`softdevice_from_info`): one more 16-byte read, in the heads' run.
     """
     regions = sorted(
         (r for r in flash_regions(platform_id) if r.function in _HOST_FLASH_FUNCTIONS),
         key=lambda r: r.start,
     )
+    extra = [_SOFTDEVICE_READ] if softdevice and platform_id in NRF52840_PLATFORM_IDS else []
     prefixes: list[_Prefix] = []
     if read_many is None:
         for region in regions:
@@ -181,12 +231,17 @@ def scan_modules(
             if (prefix := _first_prefix(platform_id, region, bytes(head))) is not None:
                 prefixes.append(prefix)
         bodies = [read_memory(*_body_range(p, full)) for p in prefixes]
+        infos = [read_memory(*at) for at in extra]
     else:
         ranges = [(r.start, max(prefix_offsets(platform_id, r)) + PREFIX_SIZE) for r in regions]
-        for region, head in zip(regions, read_many(ranges), strict=True):
+        heads = list(read_many([*ranges, *extra]))
+        infos = heads[len(ranges) :]
+        for region, head in zip(regions, heads[: len(ranges)], strict=True):
             if _covered(prefixes, region):
                 continue
             if (prefix := _first_prefix(platform_id, region, bytes(head))) is not None:
                 prefixes.append(prefix)
         bodies = list(read_many([_body_range(p, full) for p in prefixes])) if prefixes else []
-    return [_judged(p, bytes(b), full) for p, b in zip(prefixes, bodies, strict=True)]
+    found = [_judged(p, bytes(b), full) for p, b in zip(prefixes, bodies, strict=True)]
+    radios = [r for info in infos if (r := softdevice_from_info(bytes(info), platform_id))]
+    return sorted([*radios, *found], key=lambda m: m.address)

@@ -2,7 +2,9 @@
 
 It is a :class:`~trayline.programmers.memory_backend.MemoryProgrammer` like the
 OpenOCD or nrfjprog backends — device ID from the FICR/UID register, module
-list by reading flash, read-back verify, protection policy — whose four
+list by reading flash (the Gen 3 SoftDevice from its info structure, as
+:func:`~trayline.programmers.scan.scan_modules` reads it for every memory
+backend), read-back verify, protection policy — whose four
 primitives go to a :class:`trayline.virtual.swd.DebugPort` instead of a tool.
 So the station's code path is the real one; only the wire is simulated, with
 the device's faults and the timing model of the chosen link.
@@ -33,16 +35,13 @@ sequence with one backend. The simulated device time spent is on
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from trayline.core.modules import ModuleFunction
 from trayline.programmers.base import (
     Capability,
     DeviceNotAnswering,
-    ModuleOnDevice,
     ProbeInfo,
     ProbeNotFound,
     ProgrammerError,
@@ -70,8 +69,6 @@ from trayline.virtual.tray import Tray
 __all__ = ["BACKENDS", "VirtualProgrammer", "list_probes", "open_virtual"]
 
 _OPTIONS = frozenset({"tray", "link", "time_scale", "sync"})
-_SD_INFO = 0x3000  # SoftDevice info structure: size, magic, end address, firmware ID
-_SD_MAGIC = 0x51B1E5DB
 T = TypeVar("T")
 
 
@@ -134,30 +131,6 @@ class VirtualProgrammer(MemoryProgrammer):
             detail=f"virtual {self.probe.probe_id} via {self.port.timing.link.name}: "
             f"{spent:.3f} s simulated",
         )
-
-    def read_modules(self) -> list[ModuleOnDevice]:
-        """Modules with prefixes (the shared scan), plus the SoftDevice on Gen 3.
-
-        The SoftDevice's prefix is dropped when written, but its info structure
-        is in flash at 0x3000 (magic 0x51B1E5DB, end address, firmware ID = the
-        radio-stack module version) and readable over SWD like any memory.
-        """
-        modules = super().read_modules()
-        if self.mcu.family != "nrf52":
-            return modules
-        head = self.read_memory(_SD_INFO, 16)
-        _size, magic, end, fwid = struct.unpack("<IIIH", head[:14])
-        if magic == _SD_MAGIC and 0x1000 < end <= 0x27000:
-            radio = ModuleOnDevice(
-                function=ModuleFunction.RADIO_STACK,
-                index=0,
-                version=fwid,
-                address=0x1000,
-                size=end - 0x1000,
-                platform_id=self.platform_id,
-            )
-            modules = sorted([*modules, radio], key=lambda m: m.address)
-        return modules
 
     def set_setup_done(self, done: bool = True) -> bool:
         with self.port.tray.session(self.port.device_id) as device:
