@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Text, cast, desc, func, or_, select
+from sqlalchemy import ColumnElement, Select, Text, cast, desc, func, or_, select, union
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
@@ -118,10 +118,17 @@ class MeasurementSeries:
     values: tuple[float, ...]
 
 
-def _hour(store: Store, column: Any) -> ColumnElement[str]:
+def _hour(store: Store, column: Any) -> ColumnElement[Any]:
+    """The hour a timestamp falls in: text ``YYYY-MM-DD HH`` on SQLite (the prefix of the
+    stored UTC text), a truncated UTC timestamp on PostgreSQL (cheaper to group than
+    ``to_char``); :func:`_hour_text` makes both the same text."""
     if store.engine.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+        return func.date_trunc("hour", func.timezone("UTC", column))
     return func.substr(column, 1, 13)
+
+
+def _hour_text(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H") if isinstance(value, datetime) else str(value)
 
 
 def _attempt_count() -> Any:
@@ -156,9 +163,21 @@ def _rows(session: Session, query: Select[Any]) -> list[UnitRow]:
     return [_unit_row(row) for row in session.execute(query)]
 
 
+def _parts_matching(text: str) -> Any:
+    """Ids of parts whose serial or lot is ``text``, as a UNION of two index lookups.
+
+    ``part_serial = :q OR lot = :q`` under an ``ORDER BY … LIMIT`` lets PostgreSQL walk the
+    primary key hoping to meet matches early — a scan of every part when there is one
+    match. Each half of the union is one index lookup on both backends.
+    """
+    return union(
+        select(Part.id).where(Part.part_serial == text), select(Part.id).where(Part.lot == text)
+    ).subquery()
+
+
 def _batch_filter(batch: str) -> ColumnElement[bool]:
-    parts = select(Part.unit_id).where(or_(Part.part_serial == batch, Part.lot == batch))
-    return Unit.id.in_(parts)
+    matching = _parts_matching(batch)
+    return Unit.id.in_(select(Part.unit_id).where(Part.id.in_(select(matching.c.id))))
 
 
 def unit_page(
@@ -225,22 +244,31 @@ def search_units(store: Store, q: str, limit: int = 50) -> list[UnitRow]:
 
 
 def units_with_part(store: Store, q: str, limit: int = 200) -> tuple[list[PartHit], int]:
-    """Reverse genealogy: every unit built with part serial or lot ``q``, and how many in all."""
+    """Reverse genealogy: every unit built with part serial or lot ``q``, and how many in all.
+
+    Two steps, each an index lookup: the first ``limit`` matching part ids (from the union),
+    then those parts with their units by primary key. (One joined query with ``ORDER BY …
+    LIMIT`` lets PostgreSQL's planner walk the parts' primary key instead.)
+    """
     text = q.strip()
     if not text:
         return [], 0
-    match = or_(Part.part_serial == text, Part.lot == text)
-    query = (
-        _row_query()
-        .add_columns(Part.kind, Part.part_serial, Part.lot)
-        .join(Part, Part.unit_id == Unit.id)
-        .where(match)
-        .order_by(Part.id)
-        .limit(limit)
-    )
+    matching = _parts_matching(text)
     with store.session() as session:
+        ids = list(
+            session.scalars(select(matching.c.id).order_by(matching.c.id).limit(limit)).all()
+        )
+        total = int(session.execute(select(func.count()).select_from(matching)).scalar_one())
+        if not ids:
+            return [], total
+        query = (
+            _row_query()
+            .add_columns(Part.kind, Part.part_serial, Part.lot)
+            .join(Part, Part.unit_id == Unit.id)
+            .where(Part.id.in_(ids))
+            .order_by(Part.id)
+        )
         hits = [PartHit(r[10], r[11], r[12], _unit_row(r)) for r in session.execute(query)]
-        total = int(session.execute(select(func.count(Part.id)).where(match)).scalar_one())
     return hits, total
 
 
@@ -253,7 +281,7 @@ def hourly_outcomes(store: Store, since: datetime) -> list[HourCount]:
         .group_by(hour, Unit.status)
     )
     with store.session() as session:
-        return [HourCount(h, s, int(n)) for h, s, n in session.execute(query)]
+        return [HourCount(_hour_text(h), s, int(n)) for h, s, n in session.execute(query)]
 
 
 def hourly_first_attempts(store: Store, since: datetime) -> list[HourCount]:
@@ -265,7 +293,7 @@ def hourly_first_attempts(store: Store, since: datetime) -> list[HourCount]:
         .group_by(hour, UnitAttempt.outcome)
     )
     with store.session() as session:
-        return [HourCount(h, o, int(n)) for h, o, n in session.execute(query)]
+        return [HourCount(_hour_text(h), o, int(n)) for h, o, n in session.execute(query)]
 
 
 def failure_reasons(store: Store, since: datetime, limit: int = 200) -> list[tuple[str, int]]:

@@ -39,6 +39,8 @@ __all__ = ["MAX_DAYS", "Overview", "overview", "window", "yield_report"]
 
 MAX_DAYS = 31
 MAX_JOBS = 20
+HISTOGRAM_VALUES = 1000
+"""The newest values a histogram and its Cpk are drawn from: enough for a stable Cpk."""
 
 
 def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
@@ -80,7 +82,7 @@ def _total(rows: list[YieldRow]) -> YieldRow:
 def _histograms(store: Store, since: datetime) -> list[dict[str, Any]]:
     out = []
     for name in measurement_names(store, since, limit=4):
-        series = measurement_series(store, name, since)
+        series = measurement_series(store, name, since, limit=HISTOGRAM_VALUES)
         cap = capability(series)
         out.append({"series": series, "cap": cap, "svg": histogram_chart(series, cap)})
     return out
