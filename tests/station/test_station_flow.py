@@ -153,3 +153,26 @@ def test_ready_units_get_a_label_and_a_bad_printer_is_a_config_error(
     with pytest.raises(ConfigError) as caught:
         make_line(bad, CONFIG + '\n[label]\nprinter = "ftp://x"\n')
     assert caught.value.problems[0].startswith(f"{bad / 'trayline.toml'}:39: label.printer")
+
+
+def test_a_unit_another_live_process_holds_is_left_alone(line_store: Store, tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from trayline.station.lease import owner_name
+    from trayline.store.units import take_lease
+
+    world = World()
+    unit = world.add(1)
+    runner = make_runner(line_store, make_line(tmp_path), world)
+    runner.start()
+    runner.scan(unit)
+    view = find_unit(line_store, unit)
+    assert view is not None
+    assert take_lease(line_store, view.id, owner_name("other"), ttl=timedelta(minutes=5))
+    runner.scan("BAT-000001")
+    runner.scan("ENC-000001")
+    assert runner.wait_idle(30)
+    runner.stop()
+    assert any("another station process; left alone" in n.text for n in runner.all_notices)
+    after = find_unit(line_store, unit)
+    assert after is not None and after.status == "parts_linked"

@@ -191,11 +191,19 @@ class Runner:
                 )
                 continue
             if view is None:
-                self._finish(spec, serial, "fail", "another station holds this unit", began)
+                self._leave(spec, serial)
             elif view.status == Status.READY:
                 self._finish(spec, serial, "pass", None, began)
             else:
                 self._finish(spec, serial, "fail", view.reason or view.status, began)
+
+    def _leave(self, spec: SlotSpec, serial: str) -> None:
+        """Another live process holds the unit's lease: not a failure, just not ours."""
+        with self._lock:
+            self._slots[spec.name] = SlotView(spec.name, "idle")
+            self._pending.pop(serial, None)
+        text = f"{serial} is being worked by another station process; left alone"
+        self._note(Notice("warn", text, serial, spec.name))
 
     def _finish(
         self, spec: SlotSpec, serial: str, state: str, reason: str | None, began: float
