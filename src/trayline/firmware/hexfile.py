@@ -10,7 +10,8 @@ cuts from that record to the end of file and splices in a new user binary) can
 still swap the application in a hex trayline wrote. A radio-stack module
 carries DROP_MODULE_INFO, so its 24-byte prefix is not written (§1.1, §2.5).
 
-The encoder is ours because the record order matters (``intelhex`` writes in
+The encoder is ours (:mod:`trayline.core.hexrecords`, shared with the nrfjprog and
+DAPLink backends) because the record order matters (``intelhex`` writes in
 address order, which would put the UICR last and give the user part no ELA
 record of its own); reading back uses ``intelhex``, an independent decoder, so
 a round trip really checks the file.
@@ -29,6 +30,7 @@ from typing import Any
 
 from intelhex import IntelHex
 
+from trayline.core.hexrecords import encode_hex_blocks
 from trayline.core.modules import Module, ModuleFunction
 from trayline.core.platforms import (
     GEN3_UICR_WORDS,
@@ -47,8 +49,6 @@ __all__ = [
     "encode_hex",
     "read_hex",
 ]
-
-_RECORD = 16
 
 
 class HexError(ValueError):
@@ -140,32 +140,11 @@ def build_hex(placements: Sequence[Placement], platform_id: int, *, uicr: bool =
     return HexImage(tuple(ordered), tuple(skipped))
 
 
-def _record(kind: int, address: int, payload: bytes) -> str:
-    head = bytes((len(payload), (address >> 8) & 0xFF, address & 0xFF, kind))
-    checksum = (-(sum(head) + sum(payload))) & 0xFF
-    return f":{head.hex().upper()}{payload.hex().upper()}{checksum:02X}\n"
-
-
 def encode_hex(segments: Iterable[Segment]) -> str:
-    """Intel HEX text: an ELA (type 04) record opens every segment and every 64 KiB crossing,
-    16-byte data records, one EOF record."""
-    lines: list[str] = []
-    for segment in segments:
-        upper = -1
-        pos = 0
-        data = segment.data
-        view = memoryview(data)
-        while pos < len(data):
-            address = segment.address + pos
-            if address >> 16 != upper:
-                upper = address >> 16
-                lines.append(_record(0x04, 0, upper.to_bytes(2, "big")))
-            low = address & 0xFFFF
-            size = min(_RECORD, len(data) - pos, 0x10000 - low)
-            lines.append(_record(0x00, low, bytes(view[pos : pos + size])))
-            pos += size
-    lines.append(":00000001FF\n")
-    return "".join(lines)
+    """Intel HEX text of the segments in the order given (:mod:`trayline.core.hexrecords`):
+    an ELA (type 04) record opens every segment and every 64 KiB crossing, 16-byte data
+    records, one EOF record."""
+    return encode_hex_blocks((segment.address, segment.data) for segment in segments)
 
 
 def read_hex(source: str | Path) -> IntelHex:

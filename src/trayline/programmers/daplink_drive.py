@@ -12,7 +12,7 @@ What this backend does per write:
 1. find the drive: the ``mount`` option, or every mount in ``/proc/mounts``
    whose root holds a DAPLink ``DETAILS.TXT`` — the one whose ``Unique ID`` is
    the probe ID (several debuggers mount as DAPLINK, DAPLINK1, …);
-2. wrap the module(s) in one HEX (:mod:`trayline.programmers.hexrecords`) and
+2. wrap the module(s) in one HEX (:mod:`trayline.core.hexrecords`) and
    copy it onto the drive, ``fsync`` so the bytes really reach the probe;
 3. wait until the drive has come back (``DETAILS.TXT`` readable again) and the
    copied file is gone, or time out (:class:`ToolTimeout`, default 180 s);
@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from trayline.core.hexrecords import encode_hex_blocks
 from trayline.core.ids import DeviceId
 from trayline.programmers.base import (
     Capability,
@@ -51,7 +52,6 @@ from trayline.programmers.base import (
     VerifyFailed,
     WriteResult,
 )
-from trayline.programmers.hexrecords import encode_hex_blocks
 from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
 from trayline.programmers.targets import NRF52840, mcu_for

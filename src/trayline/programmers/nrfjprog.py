@@ -32,6 +32,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from trayline.core.hexrecords import encode_hex_records
 from trayline.programmers.base import (
     ProbeInfo,
     ProbeNotFound,
@@ -41,7 +42,6 @@ from trayline.programmers.base import (
     TargetNotHalted,
     VerifyFailed,
 )
-from trayline.programmers.hexrecords import encode_hex_records
 from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
