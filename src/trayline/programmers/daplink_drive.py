@@ -42,7 +42,6 @@ from trayline.programmers.base import (
     ModuleOnDevice,
     ProbeInfo,
     ProbeNotFound,
-    Programmer,
     ProgrammerError,
     ProtectedDevice,
     SlotPolicy,
@@ -52,6 +51,7 @@ from trayline.programmers.base import (
     VerifyFailed,
     WriteResult,
 )
+from trayline.programmers.lifecycle import ClosesOnExit
 from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
 from trayline.programmers.targets import NRF52840, mcu_for
@@ -138,8 +138,8 @@ def find_drives(mounts_file: Path = PROC_MOUNTS) -> list[DaplinkDrive]:
     return sorted(drives, key=lambda d: d.unique_id)
 
 
-class DaplinkProgrammer:
-    """Writes by copying HEX files onto one DAPLINK drive."""
+class DaplinkProgrammer(ClosesOnExit):
+    """Writes by copying HEX files onto one DAPLINK drive (nothing is held open between drops)."""
 
     name = "daplink-drive"
     capabilities = CAPABILITIES
@@ -252,15 +252,6 @@ class DaplinkProgrammer:
         text = " ".join(reason.split())
         error = match_failure(text, _FAIL_REASONS, slot=self.slot, transcript=reason)
         raise error or ToolFailed(f"DAPLink FAIL.TXT: {text}", slot=self.slot, transcript=reason)
-
-    def close(self) -> None:
-        """Nothing is held open between drops."""
-
-    def __enter__(self) -> Programmer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _choose(drives: list[DaplinkDrive], probe_id: str, slot: str) -> DaplinkDrive:

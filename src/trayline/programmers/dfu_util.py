@@ -41,6 +41,7 @@ from trayline.programmers.base import (
     VerifyFailed,
     WriteResult,
 )
+from trayline.programmers.lifecycle import ClosesOnExit
 from trayline.programmers.opening import only_probe
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.scan import scan_modules
@@ -94,7 +95,7 @@ def parse_list(output: str) -> list[ProbeInfo]:
     return list(seen.values())
 
 
-class DfuUtilProgrammer:
+class DfuUtilProgrammer(ClosesOnExit):
     """One device in DFU mode, driven by dfu-util processes."""
 
     name = "dfu-util"
@@ -174,12 +175,6 @@ class DfuUtilProgrammer:
 
     def close(self) -> None:
         self._tmp.cleanup()
-
-    def __enter__(self) -> Programmer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_dfu_util(request: OpenRequest, tool: Tool | None = None) -> Programmer:

@@ -23,19 +23,16 @@ part once, on top of four primitives each backend implements
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from trayline.core.ids import DeviceId
 from trayline.programmers.base import (
     Capability,
     ModuleOnDevice,
     ProbeInfo,
-    Programmer,
     ProgrammerError,
     ProtectedDevice,
     SlotPolicy,
@@ -43,6 +40,8 @@ from trayline.programmers.base import (
     VerifyFailed,
     WriteResult,
 )
+from trayline.programmers.lifecycle import KeepsWorkdir
+from trayline.programmers.registry import BadBackendOption
 from trayline.programmers.scan import scan_modules
 from trayline.programmers.targets import Mcu, device_id_from_bytes, mcu_for
 
@@ -62,11 +61,15 @@ SWD_CAPABILITIES = frozenset(
 T = TypeVar("T")
 
 
-class MemoryProgrammer:
+class MemoryProgrammer(KeepsWorkdir):
     """Base for backends with raw memory access; subclasses implement the four primitives."""
 
     name = "memory"
     capabilities: frozenset[Capability] = SWD_CAPABILITIES
+    only_family: ClassVar[str | None] = None
+    """The one MCU family the tool can program (``nrf52``, ``stm32f2``); ``None`` = both."""
+    other_family: ClassVar[str] = ""
+    """What opening it for the other family says (a configuration error: exit code 2)."""
 
     def __init__(
         self, probe: ProbeInfo, *, slot: str, platform_id: int, policy: SlotPolicy
@@ -76,7 +79,8 @@ class MemoryProgrammer:
         self.platform_id = platform_id
         self.policy = policy
         self.mcu: Mcu = mcu_for(platform_id)
-        self._workdir: Path | None = None
+        if self.only_family is not None and self.mcu.family != self.only_family:
+            raise BadBackendOption(f"{slot}: {self.other_family}")
 
     # -- primitives a backend implements ---------------------------------------------
 
@@ -99,12 +103,6 @@ class MemoryProgrammer:
 
     # -- the protocol ---------------------------------------------------------------------
 
-    def workdir(self) -> Path:
-        """A private temp directory for files handed to the tool; removed on close."""
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix=f"trayline-{self.name}-"))
-        return self._workdir
-
     def _guarded(self, action: Callable[[], T]) -> T:
         """Run ``action``; on a protected chip recover once if the policy allows, else refuse."""
         try:
@@ -115,10 +113,8 @@ class MemoryProgrammer:
         self._recover()
         return action()
 
-    def read_memory(self, address: int, length: int) -> bytes:
-        if length <= 0:
-            return b""
-        data = self._guarded(lambda: self._read(address, length))
+    def _check_length(self, address: int, length: int, data: bytes) -> bytes:
+        """``data`` if it is as long as the read asked for; a short read is never passed on."""
         if len(data) != length:
             raise ToolFailed(
                 f"{self.name} returned {len(data)} bytes for a {length}-byte read at "
@@ -126,6 +122,13 @@ class MemoryProgrammer:
                 slot=self.slot,
             )
         return data
+
+    def read_memory(self, address: int, length: int) -> bytes:
+        if length <= 0:
+            return b""
+        return self._check_length(
+            address, length, self._guarded(lambda: self._read(address, length))
+        )
 
     def read_device_id(self) -> DeviceId:
         raw = self.read_memory(self.mcu.id_address, self.mcu.id_length)
@@ -145,14 +148,10 @@ class MemoryProgrammer:
         if not ranges:
             return []
         found = self._guarded(lambda: self._read_many(ranges))
-        for (address, length), data in zip(ranges, found, strict=True):
-            if len(data) != length:
-                raise ToolFailed(
-                    f"{self.name} returned {len(data)} bytes for a {length}-byte read at "
-                    f"{address:#010x}",
-                    slot=self.slot,
-                )
-        return found
+        return [
+            self._check_length(address, length, data)
+            for (address, length), data in zip(ranges, found, strict=True)
+        ]
 
     def read_modules(self) -> list[ModuleOnDevice]:
         """Modules found by their prefixes, plus a Gen 3 SoftDevice from its info structure."""
@@ -206,12 +205,4 @@ class MemoryProgrammer:
         try:
             self._close()
         finally:
-            if self._workdir is not None:
-                shutil.rmtree(self._workdir, ignore_errors=True)
-                self._workdir = None
-
-    def __enter__(self) -> Programmer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+            super().close()

@@ -38,13 +38,12 @@ from trayline.programmers.base import (
     ProbeNotFound,
     ProtectedDevice,
     SeveralProbes,
-    SlotPolicy,
     TargetNotHalted,
     VerifyFailed,
 )
 from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import only_probe, slot_args
-from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
+from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
 from trayline.programmers.tool_reads import WordReads, parse_word_lines
 
@@ -121,27 +120,8 @@ class NrfjprogProgrammer(WordReads):
     errors = ERRORS
     tool_label = "nrfjprog"
     word_verb = "--memrd"
-
-    def __init__(
-        self,
-        probe: ProbeInfo,
-        *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
-        tool: Tool,
-        write_timeout: float = 120.0,
-    ) -> None:
-        super().__init__(
-            probe,
-            slot=slot,
-            platform_id=platform_id,
-            policy=policy,
-            tool=tool,
-            write_timeout=write_timeout,
-        )
-        if self.mcu.family != "nrf52":
-            raise BadBackendOption(f"{slot}: nrfjprog programs nRF52 chips only, not the STM32")
+    only_family = "nrf52"
+    other_family = "nrfjprog programs nRF52 chips only, not the STM32"
 
     def command_line(self, *args: str) -> list[str]:
         base = ["-f", "NRF52"]

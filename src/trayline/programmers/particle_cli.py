@@ -36,11 +36,8 @@ Options: ``port``, ``tool``, ``timeout`` (seconds per flash, default 240), ``rec
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from trayline.core.ids import DeviceId, InvalidIdentifier
 from trayline.core.modules import ModuleError, ModuleFunction, parse_module
@@ -51,7 +48,6 @@ from trayline.programmers.base import (
     ModuleOnDevice,
     ProbeInfo,
     ProbeNotFound,
-    Programmer,
     ProgrammerError,
     ProtectedDevice,
     SeveralProbes,
@@ -60,6 +56,7 @@ from trayline.programmers.base import (
     VerifyFailed,
     WriteResult,
 )
+from trayline.programmers.lifecycle import KeepsWorkdir
 from trayline.programmers.opening import slot_args
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.tool import (
@@ -231,7 +228,7 @@ def parse_inspect(output: str) -> list[ModuleOnDevice]:
     ]
 
 
-class ParticleCliProgrammer:
+class ParticleCliProgrammer(KeepsWorkdir):
     """One Particle device on USB, reached through the ``particle`` CLI."""
 
     name = "particle-usb"
@@ -254,7 +251,6 @@ class ParticleCliProgrammer:
         self.tool = tool
         self.flash_timeout = flash_timeout
         self.timeout = 30.0
-        self._workdir: Path | None = None
 
     def _run(self, *args: str, timeout: float, success: str | None = None) -> ToolRun:
         run = self.tool.run(list(args), timeout=timeout)
@@ -337,9 +333,7 @@ class ParticleCliProgrammer:
                 slot=self.slot,
             )
         self._only_device()
-        if self._workdir is None:
-            self._workdir = Path(tempfile.mkdtemp(prefix="trayline-particle-"))
-        path = self._workdir / f"module-{address:08x}.bin"
+        path = self.workdir() / f"module-{address:08x}.bin"
         path.write_bytes(data)
         started = time.monotonic()
         self._run(
@@ -395,17 +389,6 @@ class ParticleCliProgrammer:
     def enter_dfu(self) -> None:
         """Put the device in DFU mode (blinking yellow), e.g. before SWD on another slot."""
         self._run("usb", "dfu", self.probe.probe_id, timeout=self.timeout)
-
-    def close(self) -> None:
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
-
-    def __enter__(self) -> Programmer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_particle_cli(

@@ -36,7 +36,7 @@ from trayline.programmers.base import (
 )
 from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import only_probe, slot_args
-from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
+from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
 from trayline.programmers.tool_reads import WordReads, parse_word_lines
 
@@ -107,6 +107,8 @@ class Stm32ProgrammerCli(WordReads):
     errors = ERRORS
     tool_label = "STM32_Programmer_CLI"
     word_verb = "-r32"
+    only_family = "stm32f2"
+    other_family = "STM32CubeProgrammer programs the Electron's STM32 only, not the nRF52840"
 
     def __init__(
         self,
@@ -127,10 +129,6 @@ class Stm32ProgrammerCli(WordReads):
             tool=tool,
             write_timeout=write_timeout,
         )
-        if self.mcu.family != "stm32f2":
-            raise BadBackendOption(
-                f"{slot}: STM32CubeProgrammer programs the Electron's STM32 only, not the nRF52840"
-            )
         self.freq_khz = freq_khz
 
     def connect_args(self) -> list[str]:

@@ -62,6 +62,7 @@ from trayline.programmers.base import (
     VerifyFailed,
     WriteResult,
 )
+from trayline.programmers.lifecycle import ClosesOnExit
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
 from trayline.programmers.scan import scan_modules
 from trayline.usb.device import ParticleDevice
@@ -87,7 +88,7 @@ def _module_function(data: bytes) -> int | None:
         return None
 
 
-class UsbProgrammer:
+class UsbProgrammer(ClosesOnExit):
     """One device on a USB cable, in normal/listening mode or in DFU mode."""
 
     name = "usb"
@@ -282,12 +283,6 @@ class UsbProgrammer:
         if self._dfu is not None:
             self._dfu.close()
         self._control = self._dfu = None
-
-    def __enter__(self) -> Programmer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_usb_programmer(
