@@ -55,6 +55,9 @@ BENCH_DB = "trayline_bench_web"
 BASE_UNITS = 1000
 """The baseline: the same pages on a line of 1,000 units, measured in the same run."""
 TOKEN = "tl_benchmark-token"
+VBAT = "3.6 + ((i % 10007) * 7919 % 1000) / 1428.0"
+"""A spread of battery voltages inside 3.6–4.3 V (kept in 32-bit integers for PostgreSQL)."""
+RSSI = "-100 + ((i % 10007) * 104729 % 400) / 10.0"
 KINDS = (
     "scanned",
     "part_linked",
@@ -143,11 +146,11 @@ def generate(store: Store, units: int, events: int, per_day: int) -> float:
             {x["plus"].format(at=at, s=120)} FROM {series}""",
         f"""INSERT INTO unit_measurements (attempt_id, step, name, value, unit, low, high,
             verdict)
-            SELECT i, 'power', 'vbat', {_num(backend, "3.6 + ((i % 10007) * 7919 % 1000) / 1428.0")},
+            SELECT i, 'power', 'vbat', {_num(backend, VBAT)},
             'V', 3.6, 4.3, CASE WHEN i % 40 = 0 THEN 'fail' ELSE 'pass' END FROM {series}""",
         f"""INSERT INTO unit_measurements (attempt_id, step, name, value, unit, low, high,
             verdict)
-            SELECT i, 'radio', 'rssi', {_num(backend, "-100 + ((i % 10007) * 104729 % 400) / 10.0")},
+            SELECT i, 'radio', 'rssi', {_num(backend, RSSI)},
             'dBm', -105, NULL, 'pass' FROM {series}""",
     ]
     for j in range(events):
