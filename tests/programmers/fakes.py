@@ -1,4 +1,9 @@
-"""Test doubles for tool backends: a runner that plays recorded transcripts, and a fake executable.
+"""Test doubles for tool backends: recorded transcripts, a runner that plays them, a fake tool.
+
+The shared fixture module of tests/programmers: every backend test builds its
+tool with :func:`fake_tool`, its open request with :func:`tool_request`, and
+checks a failure with :func:`expect_failure` (the error class, the slot first
+in the message, the operator's words in it).
 
 A transcript file (tests/programmers/transcripts/<tool>/<case>.txt) is what the
 tool printed, preceded by header lines starting with ``# ``: the first says
@@ -14,6 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
+from trayline.programmers.registry import OpenRequest
 from trayline.programmers.tool import RawRun, Tool, ToolSpec
 
 TRANSCRIPTS = Path(__file__).resolve().parent / "transcripts"
@@ -86,3 +94,33 @@ def fake_tool(spec: ToolSpec, tmp_path: Path, runner: FakeRunner, *, slot: str) 
     """``spec``'s tool for ``slot``, resolved to a stand-in executable, run by ``runner``."""
     name = spec.executables[0]
     return Tool(spec, slot=slot, runner=runner, executable=fake_executable(tmp_path, name))
+
+
+def tool_request(
+    tmp_path: Path,
+    executable: str,
+    *,
+    slot: str,
+    platform_id: int = 13,
+    probe_id: str = "",
+    **options: str,
+) -> OpenRequest:
+    """An open request whose ``tool`` option points at a stand-in ``executable``."""
+    return OpenRequest(
+        probe_id=probe_id,
+        slot=slot,
+        platform_id=platform_id,
+        options={"tool": fake_executable(tmp_path, executable), **options},
+    )
+
+
+def expect_failure(
+    action: Callable[[], object], error: type[Exception], *, slot: str, words: str = ""
+) -> Exception:
+    """``action()`` raises ``error`` whose message starts with ``slot:`` and holds ``words``."""
+    with pytest.raises(error) as caught:
+        action()
+    message = str(caught.value)
+    assert message.startswith(f"{slot}: "), message
+    assert words in message, message
+    return caught.value

@@ -18,18 +18,15 @@ from trayline.programmers.base import (
     VerifyFailed,
 )
 from trayline.programmers.jlink import JLINK, JLinkProgrammer, open_jlink, parse_emu_list
-from trayline.programmers.registry import OpenRequest
-from trayline.programmers.tool import RawRun, Tool
+from trayline.programmers.tool import RawRun
 
-from .fakes import FakeRunner, fake_executable, load_transcript
+from .fakes import FakeRunner, expect_failure, fake_tool, load_transcript, tool_request
 
 
 def _prog(
     tmp_path: Path, runner: FakeRunner, *, platform: int = 13, allow_unlock: bool = False
 ) -> JLinkProgrammer:
-    tool = Tool(
-        JLINK, slot="slot 2", runner=runner, executable=fake_executable(tmp_path, "JLinkExe")
-    )
+    tool = fake_tool(JLINK, tmp_path, runner, slot="slot 2")
     return JLinkProgrammer(
         ProbeInfo("jlink", "51012345"),
         slot="slot 2",
@@ -124,10 +121,8 @@ def test_large_read_uses_savebin(tmp_path: Path) -> None:
     ],
 )
 def test_read_failures(tmp_path: Path, transcript: str, error: type[Exception], words: str) -> None:
-    with pytest.raises(error) as caught:
-        _prog(tmp_path, FakeRunner([transcript])).read_device_id()
-    assert str(caught.value).startswith("slot 2: ")
-    assert words in str(caught.value)
+    prog = _prog(tmp_path, FakeRunner([transcript]))
+    expect_failure(prog.read_device_id, error, slot="slot 2", words=words)
 
 
 def test_protected_is_refused_even_when_unlock_is_allowed(tmp_path: Path) -> None:
@@ -143,23 +138,13 @@ def test_verify_failure(tmp_path: Path) -> None:
 
 
 def test_open_without_serial_several(tmp_path: Path) -> None:
-    request = OpenRequest(
-        probe_id="",
-        slot="slot 2",
-        platform_id=13,
-        options={"tool": fake_executable(tmp_path, "JLinkExe")},
-    )
+    request = tool_request(tmp_path, "JLinkExe", slot="slot 2")
     with pytest.raises(SeveralProbes, match=r"slot 2: 2 J-Links attached \(51012345, 51067890\)"):
         open_jlink(request, runner=FakeRunner(["jlink/emulist-two"]))
 
 
 def test_open_without_serial_picks_the_only_one(tmp_path: Path) -> None:
-    request = OpenRequest(
-        probe_id="",
-        slot="slot 2",
-        platform_id=13,
-        options={"tool": fake_executable(tmp_path, "JLinkExe")},
-    )
+    request = tool_request(tmp_path, "JLinkExe", slot="slot 2")
     runner = FakeRunner(["jlink/emulist-one", "jlink/mem8-device-id"])
     with open_jlink(request, runner=runner) as prog:
         prog.read_device_id()
@@ -167,12 +152,7 @@ def test_open_without_serial_picks_the_only_one(tmp_path: Path) -> None:
 
 
 def test_open_without_jlink(tmp_path: Path) -> None:
-    request = OpenRequest(
-        probe_id="",
-        slot="slot 2",
-        platform_id=13,
-        options={"tool": fake_executable(tmp_path, "JLinkExe")},
-    )
+    request = tool_request(tmp_path, "JLinkExe", slot="slot 2")
     with pytest.raises(ProbeNotFound, match="slot 2: no J-Link attached"):
         open_jlink(request, runner=FakeRunner(["jlink/usb-failed"]))
 

@@ -27,9 +27,9 @@ from trayline.programmers.nrfjprog import (
     parse_memrd,
 )
 from trayline.programmers.registry import BadBackendOption, OpenRequest
-from trayline.programmers.tool import RawRun, Tool
+from trayline.programmers.tool import RawRun
 
-from .fakes import FakeRunner, fake_executable, load_transcript
+from .fakes import FakeRunner, expect_failure, fake_executable, fake_tool, load_transcript
 
 SNR = "1050385234"
 
@@ -37,9 +37,7 @@ SNR = "1050385234"
 def _prog(
     tmp_path: Path, runner: FakeRunner, *, allow_unlock: bool = False, platform: int = 13
 ) -> NrfjprogProgrammer:
-    tool = Tool(
-        NRFJPROG, slot="slot 5", runner=runner, executable=fake_executable(tmp_path, "nrfjprog")
-    )
+    tool = fake_tool(NRFJPROG, tmp_path, runner, slot="slot 5")
     return NrfjprogProgrammer(
         ProbeInfo("nrfjprog", SNR),
         slot="slot 5",
@@ -103,10 +101,8 @@ def test_reset_command_line(tmp_path: Path) -> None:
     ],
 )
 def test_read_failures(tmp_path: Path, transcript: str, error: type[Exception], words: str) -> None:
-    with pytest.raises(error) as caught:
-        _prog(tmp_path, FakeRunner([transcript])).read_device_id()
-    assert str(caught.value).startswith("slot 5: ")
-    assert words in str(caught.value)
+    prog = _prog(tmp_path, FakeRunner([transcript]))
+    expect_failure(prog.read_device_id, error, slot="slot 5", words=words)
 
 
 def test_verify_failure(tmp_path: Path) -> None:

@@ -21,9 +21,9 @@ from trayline.programmers.base import (
 )
 from trayline.programmers.openocd import OPENOCD, OpenOcdProgrammer, open_openocd, parse_mdb
 from trayline.programmers.registry import OpenRequest
-from trayline.programmers.tool import RawRun, Tool
+from trayline.programmers.tool import RawRun
 
-from .fakes import FakeRunner, fake_executable, load_transcript
+from .fakes import FakeRunner, expect_failure, fake_tool, load_transcript, tool_request
 
 SN = "0F0000001B9A4E5E00000000"
 
@@ -37,9 +37,7 @@ def _prog(
     serial: str = SN,
     allow_unlock: bool = False,
 ) -> OpenOcdProgrammer:
-    tool = Tool(
-        OPENOCD, slot="slot 3", runner=runner, executable=fake_executable(tmp_path, "openocd")
-    )
+    tool = fake_tool(OPENOCD, tmp_path, runner, slot="slot 3")
     return OpenOcdProgrammer(
         ProbeInfo("openocd", serial),
         slot="slot 3",
@@ -183,13 +181,9 @@ def test_reset_runs_reset_run(tmp_path: Path) -> None:
 def test_failures_on_read_are_typed_and_name_the_slot(
     tmp_path: Path, transcript: str, error: type[Exception], words: str
 ) -> None:
-    runner = FakeRunner([transcript])
-    with pytest.raises(error) as caught:
-        _prog(tmp_path, runner).read_device_id()
-    message = str(caught.value)
-    assert message.startswith("slot 3: ")
-    assert words in message
-    assert getattr(caught.value, "transcript", "").startswith("$ ")
+    prog = _prog(tmp_path, FakeRunner([transcript]))
+    caught = expect_failure(prog.read_device_id, error, slot="slot 3", words=words)
+    assert getattr(caught, "transcript", "").startswith("$ ")
 
 
 def test_verify_failure_on_write(tmp_path: Path) -> None:
@@ -254,27 +248,19 @@ def test_open_without_serial_needs_exactly_one_probe(
     tmp_path: Path, serials: list[str], error: type[Exception], words: str
 ) -> None:
     sysfs = _sysfs(tmp_path / "usb", serials)
-    request = OpenRequest(
-        probe_id="",
+    request = tool_request(tmp_path, "openocd", slot="slot 7")
+    expect_failure(
+        lambda: open_openocd(request, runner=FakeRunner(), sysfs=sysfs),
+        error,
         slot="slot 7",
-        platform_id=13,
-        options={"tool": fake_executable(tmp_path, "openocd")},
+        words=words,
     )
-    with pytest.raises(error) as caught:
-        open_openocd(request, runner=FakeRunner(), sysfs=sysfs)
-    assert str(caught.value).startswith("slot 7: ")
-    assert words in str(caught.value)
 
 
 def test_open_picks_the_only_probe(tmp_path: Path) -> None:
     sysfs = _sysfs(tmp_path / "usb", ["0F0000001B9A4E5E00000000"])
     runner = FakeRunner(["openocd/nrf52-mdb-device-id"])
-    request = OpenRequest(
-        probe_id="",
-        slot="slot 7",
-        platform_id=13,
-        options={"tool": fake_executable(tmp_path, "openocd"), "speed": "4000"},
-    )
+    request = tool_request(tmp_path, "openocd", slot="slot 7", speed="4000")
     with open_openocd(request, runner=runner, sysfs=sysfs) as prog:
         prog.read_device_id()
     assert f"cmsis_dap_serial {SN}" in runner.argvs[0]

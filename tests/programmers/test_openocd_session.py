@@ -20,9 +20,8 @@ from trayline.programmers.base import (
 )
 from trayline.programmers.openocd import OPENOCD
 from trayline.programmers.openocd_session import OpenOcdSessionProgrammer
-from trayline.programmers.tool import Tool
 
-from .fakes import FakeRunner, fake_executable, load_transcript
+from .fakes import FakeRunner, fake_tool, load_transcript
 
 Reply = Callable[[str], str | None]
 SLEEPERS: list[subprocess.Popen[bytes]] = []
@@ -89,9 +88,7 @@ def _no_leftover_servers() -> Iterator[None]:
 
 
 def _prog(tmp_path: Path, fake: FakeOpenOcd, platform: int = 23) -> OpenOcdSessionProgrammer:
-    tool = Tool(
-        OPENOCD, slot="slot 3", runner=FakeRunner(), executable=fake_executable(tmp_path, "openocd")
-    )
+    tool = fake_tool(OPENOCD, tmp_path, FakeRunner(), slot="slot 3")
     return OpenOcdSessionProgrammer(
         ProbeInfo("openocd", "SN1"),
         slot="slot 3",

@@ -29,10 +29,9 @@ from trayline.programmers.particle_cli import (
     parse_inspect,
     parse_usb_list,
 )
-from trayline.programmers.registry import OpenRequest
-from trayline.programmers.tool import RawRun, Tool
+from trayline.programmers.tool import RawRun
 
-from .fakes import FakeRunner, fake_executable, load_transcript
+from .fakes import FakeRunner, fake_tool, load_transcript, tool_request
 
 DEVICE = "e00fce688a3c12f077c21e5b"
 
@@ -40,9 +39,7 @@ DEVICE = "e00fce688a3c12f077c21e5b"
 def _prog(
     tmp_path: Path, runner: FakeRunner, port: str | None = "/dev/ttyACM0"
 ) -> ParticleCliProgrammer:
-    tool = Tool(
-        PARTICLE_CLI, slot="slot 6", runner=runner, executable=fake_executable(tmp_path, "particle")
-    )
+    tool = fake_tool(PARTICLE_CLI, tmp_path, runner, slot="slot 6")
     return ParticleCliProgrammer(
         ProbeInfo("particle-usb", DEVICE, "", port),
         slot="slot 6",
@@ -206,22 +203,16 @@ def test_setup_done_not_needed_on_device_os_4(tmp_path: Path) -> None:
 
 def test_open_with_a_port_identifies_the_device(tmp_path: Path) -> None:
     runner = FakeRunner(["particle_cli/identify"])
-    request = OpenRequest(
-        probe_id="/dev/ttyACM3",
-        slot="slot 6",
-        platform_id=23,
-        options={"tool": fake_executable(tmp_path, "particle")},
+    request = tool_request(
+        tmp_path, "particle", slot="slot 6", platform_id=23, probe_id="/dev/ttyACM3"
     )
     prog = open_particle_cli(request, runner=runner)
     assert (prog.probe.probe_id, prog.probe.port) == (DEVICE, "/dev/ttyACM3")
 
 
 def test_open_with_a_bad_device_id(tmp_path: Path) -> None:
-    request = OpenRequest(
-        probe_id="not-an-id",
-        slot="slot 6",
-        platform_id=23,
-        options={"tool": fake_executable(tmp_path, "particle")},
+    request = tool_request(
+        tmp_path, "particle", slot="slot 6", platform_id=23, probe_id="not-an-id"
     )
     with pytest.raises(ProbeNotFound, match=r"slot 6: .*not a device ID"):
         open_particle_cli(request, runner=FakeRunner())

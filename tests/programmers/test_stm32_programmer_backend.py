@@ -16,15 +16,15 @@ from trayline.programmers.base import (
     ToolTimeout,
     VerifyFailed,
 )
-from trayline.programmers.registry import BadBackendOption, OpenRequest
+from trayline.programmers.registry import BadBackendOption
 from trayline.programmers.stm32_programmer import (
     STM32_PROGRAMMER,
     Stm32ProgrammerCli,
     open_stm32_programmer,
 )
-from trayline.programmers.tool import RawRun, Tool
+from trayline.programmers.tool import RawRun
 
-from .fakes import FakeRunner, fake_executable
+from .fakes import FakeRunner, expect_failure, fake_tool, tool_request
 
 SN = "37FF6D064E4B353422431143"
 CONNECT = ["-c", "port=SWD", f"sn={SN}", "mode=UR"]
@@ -33,12 +33,7 @@ CONNECT = ["-c", "port=SWD", f"sn={SN}", "mode=UR"]
 def _prog(
     tmp_path: Path, runner: FakeRunner, *, allow_unlock: bool = False, platform: int = 10
 ) -> Stm32ProgrammerCli:
-    tool = Tool(
-        STM32_PROGRAMMER,
-        slot="slot 4",
-        runner=runner,
-        executable=fake_executable(tmp_path, "STM32_Programmer_CLI"),
-    )
+    tool = fake_tool(STM32_PROGRAMMER, tmp_path, runner, slot="slot 4")
     return Stm32ProgrammerCli(
         ProbeInfo("stm32-programmer", SN),
         slot="slot 4",
@@ -79,10 +74,8 @@ def test_reset(tmp_path: Path) -> None:
     ],
 )
 def test_read_failures(tmp_path: Path, transcript: str, error: type[Exception], words: str) -> None:
-    with pytest.raises(error) as caught:
-        _prog(tmp_path, FakeRunner([transcript])).read_device_id()
-    assert str(caught.value).startswith("slot 4: ")
-    assert words in str(caught.value)
+    prog = _prog(tmp_path, FakeRunner([transcript]))
+    expect_failure(prog.read_device_id, error, slot="slot 4", words=words)
 
 
 def test_verify_failure(tmp_path: Path) -> None:
@@ -110,12 +103,7 @@ def test_nrf_is_refused(tmp_path: Path) -> None:
 
 
 def test_open_without_serial_with_two_stlinks(tmp_path: Path) -> None:
-    request = OpenRequest(
-        probe_id="",
-        slot="slot 4",
-        platform_id=10,
-        options={"tool": fake_executable(tmp_path, "STM32_Programmer_CLI")},
-    )
+    request = tool_request(tmp_path, "STM32_Programmer_CLI", slot="slot 4", platform_id=10)
     runner = FakeRunner(["stm32_programmer/list-two"])
     with pytest.raises(SeveralProbes, match="slot 4: 2 ST-LINKs attached"):
         open_stm32_programmer(request, runner=runner)
