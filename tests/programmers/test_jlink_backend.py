@@ -182,3 +182,13 @@ def test_verify_uses_verifybin(tmp_path: Path) -> None:
     assert prog.verify(0xB4000, b"\x01" * 32) is False
     path = prog.workdir() / "verify-000b4000.bin"
     assert _script(runner) == [f"verifybin {path} 0x000b4000", "exit"]
+
+
+def test_read_many_of_adjacent_ranges_keeps_them_apart(tmp_path: Path) -> None:
+    out = "J-Link>mem8 0x000f4200 4\n000F4200 = 00 40 0F 00 \n"
+    out += "J-Link>mem8 0x000f4204 4\n000F4204 = 01 02 03 04 \n"
+    runner = FakeRunner([RawRun(0, out)])
+    assert _prog(tmp_path, runner).read_many([(0xF4200, 4), (0xF4204, 4)]) == [
+        b"\x00\x40\x0f\x00",
+        b"\x01\x02\x03\x04",
+    ]
