@@ -54,6 +54,7 @@ from trayline.programmers.base import (
     VerifyFailed,
 )
 from trayline.programmers.scan import scan_modules
+from trayline.store import bundles
 from trayline.store.db import Store
 from trayline.store.flash_records import FlashRecordView, begin_flash, finish_flash
 
@@ -315,8 +316,10 @@ def _prepare(store: Store, name: str) -> tuple[BundleInfo, dict[int, bytes]]:
     stored files: a file changed on disk is still refused before the device
     is touched.
     """
-    info = get_bundle(store, name)
-    key = (store.url, str(bundle_dir(store.url)), name, info.digest)
+    digest = bundles.bundle_digest(store, name)
+    if digest is None:
+        get_bundle(store, name)  # raises the BundleError that names the known bundles
+    key = (store.url, str(bundle_dir(store.url)), name, digest or "")
     with _prepared_lock:
         cached = _prepared.get(key)
     if cached is None:

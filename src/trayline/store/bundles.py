@@ -107,6 +107,18 @@ def find_bundle(store: Store, name: str) -> BundleInfo | None:
         return None if row is None else _info(row)
 
 
+def bundle_digest(store: Store, name: str) -> str | None:
+    """Only the manifest digest of bundle ``name`` (``None`` if there is none).
+
+    A bundle never changes once stored, so a caller that already holds its
+    manifest needs only this to know the name still means the same bundle.
+    """
+    with store.session() as session:
+        return session.scalars(
+            select(FirmwareBundle.digest).where(FirmwareBundle.name == name)
+        ).first()
+
+
 def bundle_names(store: Store) -> list[str]:
     """Every bundle's name, oldest first (for "known bundles: ..." hints)."""
     with store.session() as session:
