@@ -32,12 +32,12 @@ from __future__ import annotations
 import re
 import tempfile
 from pathlib import Path
+from typing import Unpack
 
 from trayline.programmers.base import (
     ProbeInfo,
     ProbeNotFound,
     ProtectedDevice,
-    SlotPolicy,
     TargetNotHalted,
     ToolFailed,
     VerifyFailed,
@@ -46,6 +46,7 @@ from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolRun, ToolSpec, tool_for
+from trayline.programmers.tool_programmer import ToolArgs
 from trayline.programmers.tool_reads import DumpReads
 
 __all__ = ["BACKENDS", "JLINK", "JLinkProgrammer", "open_jlink", "parse_emu_list", "parse_mem8"]
@@ -124,24 +125,9 @@ class JLinkProgrammer(DumpReads):
     dump_success = r"O\.K\."
 
     def __init__(
-        self,
-        probe: ProbeInfo,
-        *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
-        tool: Tool,
-        speed_khz: int = 4000,
-        write_timeout: float = 120.0,
+        self, probe: ProbeInfo, *, speed_khz: int = 4000, **common: Unpack[ToolArgs]
     ) -> None:
-        super().__init__(
-            probe,
-            slot=slot,
-            platform_id=platform_id,
-            policy=policy,
-            tool=tool,
-            write_timeout=write_timeout,
-        )
+        super().__init__(probe, **common)
         self.speed_khz = speed_khz
         self._scripts = 0
 

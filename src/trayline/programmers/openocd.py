@@ -42,13 +42,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Unpack
 
 from trayline.programmers.base import (
     ProbeInfo,
     ProbeNotFound,
     ProtectedDevice,
     SeveralProbes,
-    SlotPolicy,
     TargetNotHalted,
     ToolFailed,
     VerifyFailed,
@@ -56,11 +56,20 @@ from trayline.programmers.base import (
 from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
-from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
+from trayline.programmers.tool import ErrorPattern, Runner, ToolSpec, tool_for
+from trayline.programmers.tool_programmer import ToolArgs
 from trayline.programmers.tool_reads import DumpReads
 from trayline.programmers.usb_probes import SYSFS_USB, as_probe_info, pick_probe, scan_usb_probes
 
-__all__ = ["BACKENDS", "INTERFACES", "OPENOCD", "OpenOcdProgrammer", "open_openocd", "parse_mdb"]
+__all__ = [
+    "BACKENDS",
+    "INTERFACES",
+    "OPENOCD",
+    "OpenOcdArgs",
+    "OpenOcdProgrammer",
+    "open_openocd",
+    "parse_mdb",
+]
 
 OPENOCD = ToolSpec(
     name="OpenOCD",
@@ -150,6 +159,14 @@ def parse_mdb(output: str, address: int, length: int) -> bytes:
     return bytes(data)
 
 
+class OpenOcdArgs(ToolArgs, total=False):
+    """An OpenOCD programmer's constructor arguments (for the Tcl-session variant)."""
+
+    interface: str
+    speed_khz: int
+    target_config: str | None
+
+
 class OpenOcdProgrammer(DumpReads):
     """One probe on one slot, driven by one-shot OpenOCD runs."""
 
@@ -165,24 +182,13 @@ class OpenOcdProgrammer(DumpReads):
         self,
         probe: ProbeInfo,
         *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
-        tool: Tool,
         interface: str = "cmsis-dap",
         speed_khz: int = 1000,
         target_config: str | None = None,
-        write_timeout: float = 120.0,
+        **common: Unpack[ToolArgs],
     ) -> None:
-        super().__init__(
-            probe,
-            slot=slot,
-            platform_id=platform_id,
-            policy=policy,
-            tool=tool,
-            write_timeout=write_timeout,
-        )
-        self.interface = _interface(interface, slot)
+        super().__init__(probe, **common)
+        self.interface = _interface(interface, self.slot)
         self.speed_khz = speed_khz
         self.target_config = target_config or self.mcu.openocd_target
 

@@ -35,11 +35,11 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, Unpack
 
-from trayline.programmers.base import ProbeInfo, SlotPolicy, ToolFailed, ToolTimeout
-from trayline.programmers.openocd import ERRORS, OpenOcdProgrammer
-from trayline.programmers.tool import Tool, ToolRun, check_run, classify
+from trayline.programmers.base import ProbeInfo, ToolFailed, ToolTimeout
+from trayline.programmers.openocd import ERRORS, OpenOcdArgs, OpenOcdProgrammer
+from trayline.programmers.tool import ToolRun, check_run, classify
 
 __all__ = ["OpenOcdServer", "OpenOcdSessionProgrammer", "TclRpc", "free_port", "tcl_script"]
 
@@ -200,30 +200,9 @@ class OpenOcdSessionProgrammer(OpenOcdProgrammer):
     name = "openocd"
 
     def __init__(
-        self,
-        probe: ProbeInfo,
-        *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
-        tool: Tool,
-        interface: str = "cmsis-dap",
-        speed_khz: int = 1000,
-        target_config: str | None = None,
-        write_timeout: float = 120.0,
-        spawn: Spawn = _spawn,
+        self, probe: ProbeInfo, *, spawn: Spawn = _spawn, **settings: Unpack[OpenOcdArgs]
     ) -> None:
-        super().__init__(
-            probe,
-            slot=slot,
-            platform_id=platform_id,
-            policy=policy,
-            tool=tool,
-            interface=interface,
-            speed_khz=speed_khz,
-            target_config=target_config,
-            write_timeout=write_timeout,
-        )
+        super().__init__(probe, **settings)
         self._spawn = spawn
         self._server: OpenOcdServer | None = None
 

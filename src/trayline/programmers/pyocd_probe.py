@@ -37,7 +37,7 @@ import contextlib
 import io
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, Unpack, cast
 
 from trayline.programmers.base import (
     DeviceNotAnswering,
@@ -45,13 +45,12 @@ from trayline.programmers.base import (
     ProbeNotFound,
     ProgrammerError,
     ProtectedDevice,
-    SlotPolicy,
     TargetNotHalted,
     ToolFailed,
     ToolMissing,
 )
 from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
-from trayline.programmers.opening import only_probe, slot_args
+from trayline.programmers.opening import SlotArgs, only_probe, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
 
 __all__ = ["BACKENDS", "PyOcdProgrammer", "PyOcdSession", "PyOcdTarget", "open_pyocd"]
@@ -130,15 +129,13 @@ class PyOcdProgrammer(MemoryProgrammer):
         self,
         probe: ProbeInfo,
         *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
         connect: Connect = _pyocd_connect,
         file_programmer: FileProgrammerFactory = _pyocd_file_programmer,
         target: str | None = None,
         frequency: int = 4_000_000,
+        **slot: Unpack[SlotArgs],
     ) -> None:
-        super().__init__(probe, slot=slot, platform_id=platform_id, policy=policy)
+        super().__init__(probe, **slot)
         self._connect = connect
         self._file_programmer = file_programmer
         self.target_name = target or self.mcu.pyocd_target

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Unpack
 
 from trayline.programmers.base import (
     ProbeInfo,
     ProbeNotFound,
     ProtectedDevice,
-    SlotPolicy,
     TargetNotHalted,
     VerifyFailed,
 )
@@ -38,6 +38,7 @@ from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
+from trayline.programmers.tool_programmer import ToolArgs
 from trayline.programmers.tool_reads import WordReads, parse_word_lines
 
 __all__ = [
@@ -111,24 +112,9 @@ class Stm32ProgrammerCli(WordReads):
     other_family = "STM32CubeProgrammer programs the Electron's STM32 only, not the nRF52840"
 
     def __init__(
-        self,
-        probe: ProbeInfo,
-        *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
-        tool: Tool,
-        write_timeout: float = 120.0,
-        freq_khz: int | None = None,
+        self, probe: ProbeInfo, *, freq_khz: int | None = None, **common: Unpack[ToolArgs]
     ) -> None:
-        super().__init__(
-            probe,
-            slot=slot,
-            platform_id=platform_id,
-            policy=policy,
-            tool=tool,
-            write_timeout=write_timeout,
-        )
+        super().__init__(probe, **common)
         self.freq_khz = freq_khz
 
     def connect_args(self) -> list[str]:

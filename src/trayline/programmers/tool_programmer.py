@@ -11,20 +11,29 @@ line where the tool prints one. Only the argument list and the table differ.
 names its table (``errors``) and how the tool calls itself in messages
 (``tool_label``), and implements :meth:`ToolProgrammer.argv`. Reads are short
 (``read_timeout``, 60 s); writes, dumps and verifies get ``write_timeout``
-(the ``timeout`` option, 120 s by default).
+(the ``timeout`` option, 120 s by default). A backend's constructor takes its
+own settings and passes the rest on as :class:`ToolArgs`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NotRequired, Unpack
 
-from trayline.programmers.base import ProbeInfo, SlotPolicy, ToolFailed, VerifyFailed
+from trayline.programmers.base import ProbeInfo, ToolFailed, VerifyFailed
 from trayline.programmers.memory_backend import MemoryProgrammer
+from trayline.programmers.opening import SlotArgs
 from trayline.programmers.tool import ErrorPattern, Tool, ToolRun, check_run
 
-__all__ = ["ToolProgrammer"]
+__all__ = ["ToolArgs", "ToolProgrammer"]
+
+
+class ToolArgs(SlotArgs):
+    """What every tool backend's constructor takes besides the probe (and its own settings)."""
+
+    tool: Tool
+    write_timeout: NotRequired[float]
 
 
 class ToolProgrammer(MemoryProgrammer):
@@ -39,13 +48,11 @@ class ToolProgrammer(MemoryProgrammer):
         self,
         probe: ProbeInfo,
         *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
         tool: Tool,
         write_timeout: float = 120.0,
+        **slot: Unpack[SlotArgs],
     ) -> None:
-        super().__init__(probe, slot=slot, platform_id=platform_id, policy=policy)
+        super().__init__(probe, **slot)
         self.tool = tool
         self.write_timeout = write_timeout
         self.read_timeout = 60.0

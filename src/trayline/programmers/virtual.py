@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, Unpack
 
 from trayline.programmers.base import (
     Capability,
@@ -46,12 +46,12 @@ from trayline.programmers.base import (
     ProbeNotFound,
     ProgrammerError,
     ProtectedDevice,
-    SlotPolicy,
     TargetNotHalted,
     ToolFailed,
     WriteResult,
 )
 from trayline.programmers.memory_backend import SWD_CAPABILITIES, MemoryProgrammer
+from trayline.programmers.opening import SlotArgs, slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
 from trayline.virtual.errors import (
     ConnectFailed,
@@ -78,10 +78,8 @@ class VirtualProgrammer(MemoryProgrammer):
     name = "virtual"
     capabilities = SWD_CAPABILITIES | {Capability.SETUP_DONE}
 
-    def __init__(
-        self, probe: ProbeInfo, *, slot: str, platform_id: int, policy: SlotPolicy, port: DebugPort
-    ) -> None:
-        super().__init__(probe, slot=slot, platform_id=platform_id, policy=policy)
+    def __init__(self, probe: ProbeInfo, *, port: DebugPort, **slot: Unpack[SlotArgs]) -> None:
+        super().__init__(probe, **slot)
         self.port = port
 
     @property
@@ -186,9 +184,7 @@ def open_virtual(request: OpenRequest) -> VirtualProgrammer:
             slot=request.slot,
         )
     probe = ProbeInfo("virtual", wanted, f"virtual {tray.record(wanted).identity.sku}", None)
-    programmer = VirtualProgrammer(
-        probe, slot=request.slot, platform_id=request.platform_id, policy=request.policy, port=port
-    )
+    programmer = VirtualProgrammer(probe, port=port, **slot_args(request))
     programmer.connect()
     return programmer
 
