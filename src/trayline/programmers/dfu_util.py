@@ -45,7 +45,14 @@ from trayline.programmers.lifecycle import ClosesOnExit
 from trayline.programmers.opening import only_probe
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.scan import scan_modules
-from trayline.programmers.tool import ErrorPattern, Tool, ToolSpec, classify, tool_for
+from trayline.programmers.tool import (
+    TOOL_OPTIONS,
+    ErrorPattern,
+    Tool,
+    ToolSpec,
+    classify,
+    tool_for,
+)
 from trayline.usb.vidpid import UsbMode, pid_for, product_for
 
 __all__ = ["BACKENDS", "DfuUtilProgrammer", "parse_list"]
@@ -207,6 +214,6 @@ BACKENDS: tuple[Backend, ...] = (
         list_probes=list_dfu_util_probes,
         capabilities=DfuUtilProgrammer.capabilities,
         description="DfuSe through the dfu-util program (device already in DFU mode)",
-        options=frozenset({"tool", "record"}),
+        options=TOOL_OPTIONS,
     ),
 )

@@ -45,7 +45,15 @@ from trayline.programmers.base import (
 from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
-from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolRun, ToolSpec, tool_for
+from trayline.programmers.tool import (
+    TOOL_OPTIONS,
+    ErrorPattern,
+    Runner,
+    Tool,
+    ToolRun,
+    ToolSpec,
+    tool_for,
+)
 from trayline.programmers.tool_programmer import ToolArgs
 from trayline.programmers.tool_reads import DumpReads
 
@@ -221,6 +229,6 @@ BACKENDS = (
         list_probes=_list,
         capabilities=SWD_CAPABILITIES,
         description="SEGGER J-Link Commander (JLinkExe) command files, Gen 2 and Gen 3",
-        options=frozenset({"speed", "tool", "timeout", "record"}),
+        options=TOOL_OPTIONS | {"speed", "timeout"},
     ),
 )

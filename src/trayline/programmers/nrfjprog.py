@@ -44,7 +44,7 @@ from trayline.programmers.base import (
 from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
-from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
+from trayline.programmers.tool import TOOL_OPTIONS, ErrorPattern, Runner, Tool, ToolSpec, tool_for
 from trayline.programmers.tool_reads import WordReads, parse_word_lines
 
 __all__ = [
@@ -196,6 +196,6 @@ BACKENDS = (
         list_probes=_list,
         capabilities=SWD_CAPABILITIES,
         description="Nordic nrfjprog with a SEGGER J-Link (Gen 3 nRF52840 only)",
-        options=frozenset({"tool", "timeout", "record"}),
+        options=TOOL_OPTIONS | {"timeout"},
     ),
 )

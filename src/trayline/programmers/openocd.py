@@ -56,7 +56,7 @@ from trayline.programmers.base import (
 from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
-from trayline.programmers.tool import ErrorPattern, Runner, ToolSpec, tool_for
+from trayline.programmers.tool import TOOL_OPTIONS, ErrorPattern, Runner, ToolSpec, tool_for
 from trayline.programmers.tool_programmer import ToolArgs
 from trayline.programmers.tool_reads import DumpReads
 from trayline.programmers.usb_probes import SYSFS_USB, as_probe_info, pick_probe, scan_usb_probes
@@ -261,7 +261,7 @@ class OpenOcdProgrammer(DumpReads):
             self._run("stm32f2x unlock 0", "reset halt", timeout=self.write_timeout)
 
 
-_OPTIONS = frozenset({"interface", "speed", "target", "timeout", "tool", "record", "session"})
+_OPTIONS = TOOL_OPTIONS | {"interface", "speed", "target", "timeout", "session"}
 
 
 def open_openocd(

@@ -60,6 +60,7 @@ from trayline.programmers.lifecycle import KeepsWorkdir
 from trayline.programmers.opening import slot_args
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.tool import (
+    TOOL_OPTIONS,
     ErrorPattern,
     Runner,
     Tool,
@@ -432,6 +433,6 @@ BACKENDS = (
         list_probes=_list,
         capabilities=CAPABILITIES,
         description="Particle CLI over USB: identify, serial inspect, flash --local, setup-done",
-        options=frozenset({"port", "tool", "timeout", "record"}),
+        options=TOOL_OPTIONS | {"port", "timeout"},
     ),
 )

@@ -37,7 +37,7 @@ from trayline.programmers.base import (
 from trayline.programmers.memory_backend import SWD_CAPABILITIES
 from trayline.programmers.opening import only_probe, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
-from trayline.programmers.tool import ErrorPattern, Runner, Tool, ToolSpec, tool_for
+from trayline.programmers.tool import TOOL_OPTIONS, ErrorPattern, Runner, Tool, ToolSpec, tool_for
 from trayline.programmers.tool_programmer import ToolArgs
 from trayline.programmers.tool_reads import WordReads, parse_word_lines
 
@@ -188,6 +188,6 @@ BACKENDS = (
         list_probes=_list,
         capabilities=SWD_CAPABILITIES,
         description="STM32CubeProgrammer CLI with an ST-LINK (Gen 2 Electron / E Series)",
-        options=frozenset({"tool", "timeout", "record", "freq"}),
+        options=TOOL_OPTIONS | {"timeout", "freq"},
     ),
 )

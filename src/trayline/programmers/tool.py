@@ -43,6 +43,7 @@ from trayline.programmers.registry import OpenRequest
 from trayline.settings import environment, tool_path
 
 __all__ = [
+    "TOOL_OPTIONS",
     "ErrorPattern",
     "RawRun",
     "Runner",
@@ -308,6 +309,10 @@ class Tool:
                 transcript=run.transcript,
             )
         return run
+
+
+TOOL_OPTIONS = frozenset({"tool", "record"})
+"""The backend options :func:`tool_for` reads; every tool backend accepts them."""
 
 
 def tool_for(spec: ToolSpec, request: OpenRequest, runner: Runner | None = None) -> Tool:
