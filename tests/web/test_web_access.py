@@ -20,6 +20,7 @@ ROUTES: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("GET", "/", "operator", "", {}),
     ("GET", "/units/P028LAB00000001", "operator", "", {}),
     ("GET", "/units?status=ready", "operator", "", {}),
+    ("GET", "/jobs/1", "operator", "", {}),
     ("GET", "/search?q=BAT-000001", "operator", "", {}),
     ("GET", "/station", "operator", "", {}),
     ("GET", "/station/st1", "operator", "", {}),

@@ -117,3 +117,20 @@ def test_a_formula_in_a_cell_stays_text() -> None:
 
     text = "".join(_csv(("a", "b"), [("=HYPERLINK(1)", "-3"), (None, "ok")]))
     assert text.splitlines() == ["a,b", "'=HYPERLINK(1),'-3", ",ok"]
+
+
+def test_a_provisioning_job_page_and_report(built: Any) -> None:
+    client, url, _good, _bad = built
+    from test_web_queries import _job
+
+    store = open_store(url)
+    job_id = _job(store)
+    store.dispose()
+    page = client.get(f"/jobs/{job_id}").text
+    assert "2 of 4 provisioned" in page and "1 failed" in page and "1 to do" in page
+    assert "unknown to the Particle Cloud" in page and "404 from the cloud" in page
+    assert f'href="/jobs/{job_id}"' in client.get("/").text
+    report = list(csv.DictReader(io.StringIO(client.get(f"/api/export/jobs/{job_id}.csv").text)))
+    assert len(report) == 4 and report[3]["state"] == "failed"
+    assert client.get(f"/jobs/{job_id + 1}").status_code == 404
+    assert client.get("/api/jobs").json()[0]["remaining"] == 1

@@ -153,3 +153,40 @@ def test_users_and_tokens(store: Store) -> None:
     assert count_users(store) == 0
     with pytest.raises(LookupError):
         add_token(store, "nobody", "c" * 64)
+
+
+def _job(store: Store) -> int:
+    from trayline.store.jobs import create_job
+
+    devices = [
+        {
+            "line_no": n,
+            "identifier": f"e00fce68{n:016x}",
+            "id_kind": "device_id",
+            "device_id": f"e00fce68{n:016x}",
+            "verified": "done" if n < 3 else "pending",
+        }
+        for n in range(1, 5)
+    ]
+    devices[3] |= {
+        "failure": "unknown-id",
+        "last_error": "404 from the cloud",
+        "imported": "failed",
+    }
+    job = {"key": "k" * 64, "product": "31337", "group_name": "g1", "input_path": "tray.csv"}
+    job_id, created = create_job(store, job, devices, {"kind": "job_created", "message": "made"})
+    assert created
+    return job_id
+
+
+def test_provisioning_jobs_with_progress_and_device_state(store: Store) -> None:
+    from trayline.store.web_queries import job_devices
+
+    job_id = _job(store)
+    [job] = recent_jobs(store)
+    assert (job.id, job.devices, job.provisioned, job.failed, job.remaining) == (job_id, 4, 2, 1, 1)
+    assert recent_jobs(store, job_id=job_id + 1) == []
+    devices = job_devices(store, job_id)
+    assert devices[0].failure == "unknown-id" and devices[0].line_no == 4  # failures first
+    assert [d.line_no for d in devices[1:]] == [1, 2, 3]
+    assert len(job_devices(store, job_id, limit=2)) == 2

@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Select, Text, cast, desc, func, or_, select, union
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from trayline.store.models.provisioning import ProvisioningDevice, ProvisioningJ
 
 __all__ = [
     "HourCount",
+    "JobDevice",
     "JobProgress",
     "MeasurementSeries",
     "PartHit",
@@ -39,6 +40,7 @@ __all__ = [
     "hourly_outcomes",
     "iter_measurements",
     "iter_units",
+    "job_devices",
     "measurement_names",
     "measurement_series",
     "recent_jobs",
@@ -493,8 +495,9 @@ class JobProgress:
         return self.devices - self.provisioned - self.failed
 
 
-def recent_jobs(store: Store, limit: int = 20) -> list[JobProgress]:
-    """The newest ``limit`` jobs with their device counts (counted per job on the job index)."""
+def recent_jobs(store: Store, limit: int = 20, job_id: int | None = None) -> list[JobProgress]:
+    """The newest ``limit`` jobs (or job ``job_id``) with their device counts (counted per job
+    on the job index)."""
     done = func.sum(
         func.cast(
             (ProvisioningDevice.verified == "done") & ProvisioningDevice.failure.is_(None),
@@ -505,9 +508,10 @@ def recent_jobs(store: Store, limit: int = 20) -> list[JobProgress]:
         func.cast(ProvisioningDevice.failure.is_not(None), ProvisioningDevice.id.type)
     )
     with store.session() as session:
-        jobs = session.scalars(
-            select(ProvisioningJob).order_by(desc(ProvisioningJob.id)).limit(limit)
-        ).all()
+        newest = select(ProvisioningJob).order_by(desc(ProvisioningJob.id)).limit(limit)
+        if job_id is not None:
+            newest = newest.where(ProvisioningJob.id == job_id)
+        jobs = session.scalars(newest).all()
         ids = [j.id for j in jobs]
         counts = {
             job_id: (int(n or 0), int(ok or 0), int(bad or 0))
@@ -529,3 +533,46 @@ def recent_jobs(store: Store, limit: int = 20) -> list[JobProgress]:
             )
             for j in jobs
         ]
+
+
+class JobDevice(NamedTuple):
+    """One device of a provisioning job with its state per step (for the job page)."""
+
+    line_no: int
+    identifier: str
+    device_id: str | None
+    serial_number: str | None
+    imported: str
+    grouped: str
+    named: str
+    claimed: str
+    verified: str
+    attempts: int
+    failure: str | None
+    last_error: str | None
+
+
+def job_devices(store: Store, job_id: int, limit: int = 500) -> list[JobDevice]:
+    """The first ``limit`` devices of job ``job_id`` in input order (failed ones first)."""
+    failed_first = ProvisioningDevice.failure.is_(None)
+    query = (
+        select(
+            ProvisioningDevice.line_no,
+            ProvisioningDevice.identifier,
+            ProvisioningDevice.device_id,
+            ProvisioningDevice.serial_number,
+            ProvisioningDevice.imported,
+            ProvisioningDevice.grouped,
+            ProvisioningDevice.named,
+            ProvisioningDevice.claimed,
+            ProvisioningDevice.verified,
+            ProvisioningDevice.attempts,
+            ProvisioningDevice.failure,
+            ProvisioningDevice.last_error,
+        )
+        .where(ProvisioningDevice.job_id == job_id)
+        .order_by(failed_first, ProvisioningDevice.line_no, ProvisioningDevice.id)
+        .limit(limit)
+    )
+    with store.session() as session:
+        return [JobDevice._make(row) for row in session.execute(query)]

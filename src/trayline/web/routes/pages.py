@@ -4,12 +4,19 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
+from trayline.provisioning.plan import FAILURE_REASONS
 from trayline.station.record import unit_record
 from trayline.store.units import find_unit
-from trayline.store.web_queries import search_units, unit_page, units_with_part
+from trayline.store.web_queries import (
+    job_devices,
+    recent_jobs,
+    search_units,
+    unit_page,
+    units_with_part,
+)
 from trayline.web.access import Principal, require
 from trayline.web.overview import MAX_DAYS, overview
 from trayline.web.render import page
@@ -17,6 +24,8 @@ from trayline.web.timestamps import parse_since
 
 router = APIRouter(include_in_schema=False)
 Operator = Depends(require("operator"))
+JOB_DEVICES = 500
+"""Devices a job page lists (failed first); the CSV report has them all."""
 
 
 @router.get("/")
@@ -86,4 +95,20 @@ def units(
         status=status or "",
         batch=batch or "",
         since=since or "",
+    )
+
+
+@router.get("/jobs/{job_id}")
+def job(
+    request: Request, job_id: int = Path(ge=1, le=2**62), who: Principal = Operator
+) -> Response:
+    """A provisioning job: progress and each device's state per step (failures first)."""
+    store = request.app.state.store
+    found = recent_jobs(store, limit=1, job_id=job_id)
+    if not found:
+        return page(request, "error.html", 404, title="No such job", message=f"job {job_id}")
+    devices = job_devices(store, job_id, limit=JOB_DEVICES)
+    reasons = {d.failure: FAILURE_REASONS.get(d.failure, d.failure) for d in devices if d.failure}
+    return page(
+        request, "job.html", job=found[0], devices=devices, reasons=reasons, shown=JOB_DEVICES
     )
