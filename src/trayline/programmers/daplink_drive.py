@@ -33,6 +33,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Unpack
 
 from trayline.core.hexrecords import encode_hex_blocks
 from trayline.core.ids import DeviceId
@@ -44,7 +45,6 @@ from trayline.programmers.base import (
     ProbeNotFound,
     ProgrammerError,
     ProtectedDevice,
-    SlotPolicy,
     TargetNotHalted,
     ToolFailed,
     ToolTimeout,
@@ -52,7 +52,7 @@ from trayline.programmers.base import (
     WriteResult,
 )
 from trayline.programmers.lifecycle import ClosesOnExit
-from trayline.programmers.opening import only_probe, slot_args
+from trayline.programmers.opening import OnSlot, SlotArgs, only_probe, slot_args
 from trayline.programmers.registry import Backend, BadBackendOption, OpenRequest
 from trayline.programmers.targets import NRF52840, mcu_for
 from trayline.programmers.tool import ErrorPattern, match_failure
@@ -138,7 +138,7 @@ def find_drives(mounts_file: Path = PROC_MOUNTS) -> list[DaplinkDrive]:
     return sorted(drives, key=lambda d: d.unique_id)
 
 
-class DaplinkProgrammer(ClosesOnExit):
+class DaplinkProgrammer(OnSlot, ClosesOnExit):
     """Writes by copying HEX files onto one DAPLINK drive (nothing is held open between drops)."""
 
     name = "daplink-drive"
@@ -148,20 +148,17 @@ class DaplinkProgrammer(ClosesOnExit):
         self,
         probe: ProbeInfo,
         *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
         mount: Path,
         timeout: float = 180.0,
         poll: float = 0.2,
         clock: Callable[[], float] = time.monotonic,
+        **slot: Unpack[SlotArgs],
     ) -> None:
-        if mcu_for(platform_id) is not NRF52840:
-            raise BadBackendOption(f"{slot}: DAPLink drag-and-drop is for Gen 3 (nRF52840) only")
-        self.probe = probe
-        self.slot = slot
-        self.platform_id = platform_id
-        self.policy = policy
+        super().__init__(probe, **slot)
+        if mcu_for(self.platform_id) is not NRF52840:
+            raise BadBackendOption(
+                f"{self.slot}: DAPLink drag-and-drop is for Gen 3 (nRF52840) only"
+            )
         self.mount = mount
         self.timeout = timeout
         self.poll = poll

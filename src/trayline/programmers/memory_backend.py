@@ -26,7 +26,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import ClassVar, TypeVar, Unpack
 
 from trayline.core.ids import DeviceId
 from trayline.programmers.base import (
@@ -35,12 +35,12 @@ from trayline.programmers.base import (
     ProbeInfo,
     ProgrammerError,
     ProtectedDevice,
-    SlotPolicy,
     ToolFailed,
     VerifyFailed,
     WriteResult,
 )
 from trayline.programmers.lifecycle import KeepsWorkdir
+from trayline.programmers.opening import OnSlot, SlotArgs
 from trayline.programmers.registry import BadBackendOption
 from trayline.programmers.scan import scan_modules
 from trayline.programmers.targets import Mcu, device_id_from_bytes, mcu_for
@@ -61,7 +61,7 @@ SWD_CAPABILITIES = frozenset(
 T = TypeVar("T")
 
 
-class MemoryProgrammer(KeepsWorkdir):
+class MemoryProgrammer(OnSlot, KeepsWorkdir):
     """Base for backends with raw memory access; subclasses implement the four primitives."""
 
     name = "memory"
@@ -71,16 +71,11 @@ class MemoryProgrammer(KeepsWorkdir):
     other_family: ClassVar[str] = ""
     """What opening it for the other family says (a configuration error: exit code 2)."""
 
-    def __init__(
-        self, probe: ProbeInfo, *, slot: str, platform_id: int, policy: SlotPolicy
-    ) -> None:
-        self.probe = probe
-        self.slot = slot
-        self.platform_id = platform_id
-        self.policy = policy
-        self.mcu: Mcu = mcu_for(platform_id)
+    def __init__(self, probe: ProbeInfo, **slot: Unpack[SlotArgs]) -> None:
+        super().__init__(probe, **slot)
+        self.mcu: Mcu = mcu_for(self.platform_id)
         if self.only_family is not None and self.mcu.family != self.only_family:
-            raise BadBackendOption(f"{slot}: {self.other_family}")
+            raise BadBackendOption(f"{self.slot}: {self.other_family}")
 
     # -- primitives a backend implements ---------------------------------------------
 

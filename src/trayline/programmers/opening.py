@@ -11,18 +11,19 @@ Two rules hold for every backend, whatever sits behind it:
 * **The slot travels with the programmer.** Every programmer is built with the
   request's slot (for messages), platform (for the MCU facts) and policy (for
   unlocking); :func:`slot_args` hands those three over in one piece so no
-  backend can forget one.
+  backend can forget one, and :class:`OnSlot` keeps them (with the probe) on
+  the programmer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypedDict
+from typing import TypedDict, Unpack
 
-from trayline.programmers.base import ProbeNotFound, SeveralProbes, SlotPolicy
+from trayline.programmers.base import ProbeInfo, ProbeNotFound, SeveralProbes, SlotPolicy
 from trayline.programmers.registry import OpenRequest
 
-__all__ = ["SEVERAL", "SlotArgs", "only_probe", "slot_args"]
+__all__ = ["SEVERAL", "OnSlot", "SlotArgs", "only_probe", "slot_args"]
 
 SEVERAL = "{count} {what}s attached ({ids}); name one with --probe"
 """The usual "several probes" sentence; ``{count}``, ``{what}`` and ``{ids}`` are filled in."""
@@ -60,3 +61,13 @@ class SlotArgs(TypedDict):
 def slot_args(request: OpenRequest) -> SlotArgs:
     """``slot``, ``platform_id`` and ``policy`` of ``request``, for ``Programmer(…, **here)``."""
     return SlotArgs(slot=request.slot, platform_id=request.platform_id, policy=request.policy)
+
+
+class OnSlot:
+    """A programmer's probe and the slot it serves: what every backend keeps from its request."""
+
+    def __init__(self, probe: ProbeInfo, **slot: Unpack[SlotArgs]) -> None:
+        self.probe = probe
+        self.slot = slot["slot"]
+        self.platform_id = slot["platform_id"]
+        self.policy = slot["policy"]

@@ -38,6 +38,7 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Unpack
 
 from trayline.core.ids import DeviceId, InvalidIdentifier
 from trayline.core.modules import ModuleError, ModuleFunction, parse_module
@@ -51,13 +52,12 @@ from trayline.programmers.base import (
     ProgrammerError,
     ProtectedDevice,
     SeveralProbes,
-    SlotPolicy,
     ToolFailed,
     VerifyFailed,
     WriteResult,
 )
 from trayline.programmers.lifecycle import KeepsWorkdir
-from trayline.programmers.opening import slot_args
+from trayline.programmers.opening import OnSlot, SlotArgs, slot_args
 from trayline.programmers.registry import Backend, OpenRequest
 from trayline.programmers.tool import (
     TOOL_OPTIONS,
@@ -229,7 +229,7 @@ def parse_inspect(output: str) -> list[ModuleOnDevice]:
     ]
 
 
-class ParticleCliProgrammer(KeepsWorkdir):
+class ParticleCliProgrammer(OnSlot, KeepsWorkdir):
     """One Particle device on USB, reached through the ``particle`` CLI."""
 
     name = "particle-usb"
@@ -239,16 +239,11 @@ class ParticleCliProgrammer(KeepsWorkdir):
         self,
         probe: ProbeInfo,
         *,
-        slot: str,
-        platform_id: int,
-        policy: SlotPolicy,
         tool: Tool,
         flash_timeout: float = 240.0,
+        **slot: Unpack[SlotArgs],
     ) -> None:
-        self.probe = probe
-        self.slot = slot
-        self.platform_id = platform_id
-        self.policy = policy
+        super().__init__(probe, **slot)
         self.tool = tool
         self.flash_timeout = flash_timeout
         self.timeout = 30.0
