@@ -21,7 +21,10 @@ record. So:
   used everywhere else;
 * :func:`classify` turns output into the right
   :class:`~trayline.programmers.base.ProgrammerError` subclass from a backend's
-  table of patterns, so every backend maps failures the same way.
+  table of patterns, so every backend maps failures the same way;
+  :func:`check_run` raises it (every backend's ``_run`` ends there) and
+  :func:`match_failure` applies a table to any text (the DAPLink drive's
+  ``FAIL.TXT`` uses it too).
 """
 
 from __future__ import annotations
