@@ -190,3 +190,40 @@ def test_provisioning_jobs_with_progress_and_device_state(store: Store) -> None:
     assert devices[0].failure == "unknown-id" and devices[0].line_no == 4  # failures first
     assert [d.line_no for d in devices[1:]] == [1, 2, 3]
     assert len(job_devices(store, job_id, limit=2)) == 2
+
+
+LOT_PART = """
+[[parts]]
+name = "lot"
+pattern = "LOT-[0-9]{3}"
+unique = false
+
+[test_plan]"""
+
+
+def test_yield_per_batch_of_non_unique_parts(store: Store, tmp_path: Path) -> None:
+    """A lot code scanned as a non-unique part groups the units built from that lot."""
+    from station.linekit import CONFIG
+    from trayline.web.overview import yield_report
+
+    make_bundles(store, tmp_path / "bundles")
+    world = World()
+    scans = []
+    for n in range(1, 5):
+        serial = world.add(n, readings={"vbat": 3.1 if n == 4 else 3.9})
+        scans += [serial, f"BAT-{n:06d}", f"ENC-{n:06d}", f"LOT-00{1 + n // 3}"]
+    config = CONFIG.replace("\n[test_plan]", LOT_PART, 1)
+    runner = make_runner(store, make_line(tmp_path, config), world)
+    runner.start()
+    for scan in scans:
+        runner.scan(scan)
+    assert runner.wait_idle(timeout=60)
+    runner.stop()
+    _since, rows = yield_report(store, 1, "batch")
+    by_batch = {r.period: (r.ready, r.failed, r.first_total) for r in rows}
+    assert by_batch == {"lot LOT-001": (2, 0, 2), "lot LOT-002": (1, 1, 2)}
+    assert [r.period for r in overview(store, days=1, by="batch").rows] == [r.period for r in rows]
+    assert [u.serial_number for u in unit_page(store, batch="LOT-002")[0]] == [
+        "P028LAB00000003",
+        "P028LAB00000004",
+    ]

@@ -34,6 +34,8 @@ __all__ = [
     "PartHit",
     "SlotHealth",
     "UnitRow",
+    "batch_first_attempts",
+    "batch_outcomes",
     "failed_measurements",
     "failure_reasons",
     "hourly_first_attempts",
@@ -576,3 +578,48 @@ def job_devices(store: Store, job_id: int, limit: int = 500) -> list[JobDevice]:
     )
     with store.session() as session:
         return [JobDevice._make(row) for row in session.execute(query)]
+
+
+def _batch_label() -> ColumnElement[str]:
+    return Part.kind + " " + func.coalesce(Part.lot, Part.part_serial, "")
+
+
+def batch_outcomes(store: Store, since: datetime, limit: int = 100) -> list[HourCount]:
+    """Units that ended ready or failed since ``since``, per batch: each non-unique part they
+    were built with (a lot code scanned as a part, or a part's ``lot``), ``kind serial``."""
+    label = _batch_label()
+    count = func.count(Unit.id)
+    query = (
+        select(label, Unit.status, count)
+        .join(Part, Part.unit_id == Unit.id)
+        .where(
+            Unit.status.in_(("ready", "failed")),
+            Unit.updated_at >= since,
+            Part.unique_serial.is_(None),
+        )
+        .group_by(label, Unit.status)
+        .order_by(desc(count))
+        .limit(limit)
+    )
+    with store.session() as session:
+        return [HourCount(b, s, int(n)) for b, s, n in session.execute(query)]
+
+
+def batch_first_attempts(store: Store, since: datetime, limit: int = 100) -> list[HourCount]:
+    """First test attempts finished since ``since`` per batch (as :func:`batch_outcomes`)."""
+    label = _batch_label()
+    count = func.count(UnitAttempt.id)
+    query = (
+        select(label, UnitAttempt.outcome, count)
+        .join(Part, Part.unit_id == UnitAttempt.unit_id)
+        .where(
+            UnitAttempt.number == 1,
+            UnitAttempt.finished_at >= since,
+            Part.unique_serial.is_(None),
+        )
+        .group_by(label, UnitAttempt.outcome)
+        .order_by(desc(count))
+        .limit(limit)
+    )
+    with store.session() as session:
+        return [HourCount(b, o, int(n)) for b, o, n in session.execute(query)]

@@ -15,7 +15,8 @@ Definitions, as a quality engineer reads them:
   (one-sided when the measurement has one limit); below 1.33 is marginal.
 
 Shifts are three of eight hours, UTC: A 06–14, B 14–22, C 22–06 (a C shift
-belongs to the day it began).
+belongs to the day it began). A batch is a non-unique part the units were built
+with — a lot code scanned as a part, or a part's lot — named ``kind serial``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -112,8 +113,9 @@ def shift_of(hour: str) -> str:
 def yield_rows(
     outcomes: Iterable[HourCount], firsts: Iterable[HourCount], by: str = "day"
 ) -> list[YieldRow]:
-    """Hourly counts folded into days (``by="day"``) or shifts (``by="shift"``), oldest first."""
-    key = (lambda h: h[:10]) if by == "day" else shift_of
+    """Hourly counts folded into days (``by="day"``) or shifts (``by="shift"``), oldest
+    first; with ``by="batch"`` the counts are per batch already and are only joined."""
+    key: Callable[[str], str] = {"day": lambda h: h[:10], "shift": shift_of}.get(by, lambda h: h)
     table: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for row in outcomes:
         table[key(row.hour)][0 if row.outcome == "ready" else 1] += row.count

@@ -15,8 +15,11 @@ from typing import Any
 from trayline.store.db import Store
 from trayline.store.models.base import utcnow
 from trayline.store.web_queries import (
+    HourCount,
     JobProgress,
     SlotHealth,
+    batch_first_attempts,
+    batch_outcomes,
     failed_measurements,
     failure_reasons,
     hourly_first_attempts,
@@ -53,8 +56,17 @@ def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 def yield_report(store: Store, days: int, by: str) -> tuple[datetime, list[YieldRow]]:
+    """Yield per day, shift or batch over the last ``days`` days."""
     since, _ = window(days)
+    if by == "batch":
+        return since, _by_batch(batch_outcomes(store, since), batch_first_attempts(store, since))
     return since, yield_rows(hourly_outcomes(store, since), hourly_first_attempts(store, since), by)
+
+
+def _by_batch(outcomes: list[HourCount], firsts: list[HourCount]) -> list[YieldRow]:
+    """Batches with the most units first."""
+    rows = yield_rows(outcomes, firsts, "batch")
+    return sorted(rows, key=lambda r: (-(r.ready + r.failed), r.period))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +120,14 @@ def overview(store: Store, days: int = 7, by: str = "day") -> Overview:
         )
     }
     jobs = _READERS.submit(recent_jobs, store, MAX_JOBS)
+    if by == "batch":
+        pending["batch_outcomes"] = _READERS.submit(batch_outcomes, store, since)
+        pending["batch_firsts"] = _READERS.submit(batch_first_attempts, store, since)
     got: dict[str, Any] = {name: future.result() for name, future in pending.items()}
-    rows = yield_rows(got["outcomes"], got["firsts"], by)
+    if by == "batch":
+        rows = _by_batch(got["batch_outcomes"], got["batch_firsts"])
+    else:
+        rows = yield_rows(got["outcomes"], got["firsts"], by)
     per_hour = units_per_hour(got["outcomes"], since, now)
     start = since.replace(minute=0, second=0, microsecond=0)
     labels = [f"{start + timedelta(hours=i):%b %d %H:00}" for i in range(len(per_hour))]

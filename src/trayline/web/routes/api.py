@@ -154,10 +154,11 @@ def search(
 def get_yield(
     request: Request,
     days: int = Query(7, ge=1, le=MAX_DAYS),
-    by: str = Query("day", pattern="^(day|shift)$"),
+    by: str = Query("day", pattern="^(day|shift|batch)$"),
     who: Principal = Operator,
 ) -> YieldReport:
-    """First-pass and final yield per day or shift (UTC) over the last `days` days."""
+    """First-pass and final yield per day or shift (UTC), or per batch (a lot code or other
+    non-unique part the units were built with), over the last `days` days."""
     since, rows = yield_report(request.app.state.store, days, by)
     return YieldReport(
         since=since.isoformat(),

@@ -32,7 +32,7 @@ JOB_DEVICES = 500
 def dashboard(
     request: Request,
     days: int = Query(7, ge=1, le=MAX_DAYS),
-    by: str = Query("day", pattern="^(day|shift)$"),
+    by: str = Query("day", pattern="^(day|shift|batch)$"),
     who: Principal = Operator,
 ) -> Response:
     view = overview(request.app.state.store, days, by)
