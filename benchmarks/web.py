@@ -13,7 +13,7 @@ reason. Then, in-process (the ASGI app, no network), each page is requested
 * unit page ``/units/{serial}`` and ``GET /api/units/{device_id}``;
 * search ``/search?q=`` by device ID, ICCID, IMEI and part serial, and
   ``GET /api/search``;
-* ``GET /api/units?status=failed`` (one page) and ``GET /api/yield``.
+* ``GET /api/units?status=failed`` (one page) and ``GET /api/yield`` by shift and by batch.
 
 Printed: p50 / p95 / max per page, the p95 of the same page on a 1,000-unit
 line measured in the same run (the baseline: a ratio near 1 means the page's
@@ -235,6 +235,7 @@ def _pages(units: int, rng: random.Random) -> dict[str, Any]:
         "GET /api/search?q=": lambda: f"/api/search?q={ident(rng.choice(kinds))}",
         "GET /api/units?status=failed": lambda: "/api/units?status=failed&limit=100",
         "GET /api/yield?by=shift": lambda: "/api/yield?by=shift",
+        "GET /api/yield?by=batch": lambda: "/api/yield?by=batch",
     }
 
 
