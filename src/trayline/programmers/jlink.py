@@ -50,7 +50,6 @@ from trayline.programmers.tool import (
     ErrorPattern,
     Runner,
     Tool,
-    ToolRun,
     ToolSpec,
     tool_for,
 )
@@ -131,6 +130,7 @@ class JLinkProgrammer(DumpReads):
     inline_verb = "mem8"
     dump_verb = "savebin"
     dump_success = r"O\.K\."
+    printed_line = _MEM8_LINE
 
     def __init__(
         self, probe: ProbeInfo, *, speed_khz: int = 4000, **common: Unpack[ToolArgs]
@@ -160,12 +160,6 @@ class JLinkProgrammer(DumpReads):
     def parse_inline(self, output: str, address: int, length: int) -> bytes:
         return parse_mem8(output, address, length)
 
-    def printed_lines(self, output: str) -> list[tuple[int, bytes]]:
-        return [
-            (int(m.group(1), 16), bytes.fromhex(m.group(2).replace(" ", "")))
-            for m in _MEM8_LINE.finditer(output)
-        ]
-
     def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
         commands = ["h", f"loadbin {path} {address:#010x}"]
         if verify:
@@ -187,8 +181,7 @@ def _emu_list(tool: Tool, folder: Path) -> list[tuple[str, str]]:
     """``ShowEmuList`` from a command file in ``folder``: ``(serial, product)`` per J-Link."""
     script = folder / "showemulist.jlink"
     script.write_text("ShowEmuList\nexit\n", encoding="ascii")
-    run: ToolRun = tool.run(["-NoGui", "1", "-CommandFile", str(script)], timeout=30)
-    return parse_emu_list(run.output)
+    return parse_emu_list(tool.run(["-NoGui", "1", "-CommandFile", str(script)], timeout=30).output)
 
 
 def open_jlink(request: OpenRequest, *, runner: Runner | None = None) -> JLinkProgrammer:

@@ -177,6 +177,7 @@ class OpenOcdProgrammer(DumpReads):
     inline_verb = "mdb"
     dump_verb = "dump_image"
     dump_success = r"dumped \d+ bytes"
+    printed_line = _MDB_LINE
 
     def __init__(
         self,
@@ -222,12 +223,6 @@ class OpenOcdProgrammer(DumpReads):
 
     def parse_inline(self, output: str, address: int, length: int) -> bytes:
         return parse_mdb(output, address, length)
-
-    def printed_lines(self, output: str) -> list[tuple[int, bytes]]:
-        return [
-            (int(m.group(1), 16), bytes.fromhex(m.group(2).replace(" ", "")))
-            for m in _MDB_LINE.finditer(output)
-        ]
 
     def _write(self, address: int, path: Path, data: bytes, verify: bool) -> bool:
         if self.mcu.family == "nrf52":

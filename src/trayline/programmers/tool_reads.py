@@ -55,6 +55,8 @@ class DumpReads(ToolProgrammer):
     dump_success: ClassVar[str] = ""
     """What the tool prints after a dump (a dump without it is a failure)."""
     inline_limit: ClassVar[int] = 256
+    printed_line: ClassVar[re.Pattern[str]] = re.compile(r"(?!)")
+    """A printed memory line: group 1 the address (hex), group 2 the bytes (hex, spaced)."""
 
     def parse_inline(self, output: str, address: int, length: int) -> bytes:
         """One printed read, checked against the request (``ValueError`` otherwise)."""
@@ -62,7 +64,10 @@ class DumpReads(ToolProgrammer):
 
     def printed_lines(self, output: str) -> list[tuple[int, bytes]]:
         """Every printed memory line of a run, as ``(address, bytes)``."""
-        raise NotImplementedError
+        return [
+            (int(m.group(1), 16), bytes.fromhex(m.group(2).replace(" ", "")))
+            for m in self.printed_line.finditer(output)
+        ]
 
     def _inline(self, address: int, length: int) -> str:
         return f"{self.inline_verb} {address:#010x} {length}"
