@@ -584,6 +584,13 @@ def _batch_label() -> ColumnElement[str]:
     return Part.kind + " " + func.coalesce(Part.lot, Part.part_serial, "")
 
 
+def _non_unique() -> ColumnElement[bool]:
+    """``unique_serial IS NULL`` written so no index can serve it: with the plain test,
+    SQLite drives the batch queries from the ``(kind, unique_serial)`` constraint — every
+    non-unique part ever linked — instead of from the window's units."""
+    return func.coalesce(Part.unique_serial, "") == ""
+
+
 def batch_outcomes(store: Store, since: datetime, limit: int = 100) -> list[HourCount]:
     """Units that ended ready or failed since ``since``, per batch: each non-unique part they
     were built with (a lot code scanned as a part, or a part's ``lot``), ``kind serial``."""
@@ -595,7 +602,7 @@ def batch_outcomes(store: Store, since: datetime, limit: int = 100) -> list[Hour
         .where(
             Unit.status.in_(("ready", "failed")),
             Unit.updated_at >= since,
-            Part.unique_serial.is_(None),
+            _non_unique(),
         )
         .group_by(label, Unit.status)
         .order_by(desc(count))
@@ -615,7 +622,7 @@ def batch_first_attempts(store: Store, since: datetime, limit: int = 100) -> lis
         .where(
             UnitAttempt.number == 1,
             UnitAttempt.finished_at >= since,
-            Part.unique_serial.is_(None),
+            _non_unique(),
         )
         .group_by(label, UnitAttempt.outcome)
         .order_by(desc(count))

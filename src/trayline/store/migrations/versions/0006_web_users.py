@@ -15,7 +15,7 @@ answers from an index at a million units:
   units by (status, updated_at); first test attempts by (number,
   finished_at, outcome); station/slot health by (finished_at, station, slot,
   outcome); failed measurements by (verdict, attempt_id), so only the rare
-  failures are read.
+  failures are read; a unit's parts with what yield-per-batch groups by.
 """
 
 from __future__ import annotations
@@ -34,9 +34,14 @@ INDEXES = (
     ("ix_units_status_updated_at", "units", ["status", "updated_at"]),
     ("ix_parts_part_serial", "parts", ["part_serial"]),
     ("ix_parts_lot", "parts", ["lot"]),
-    ("ix_unit_attempts_first", "unit_attempts", ["number", "finished_at", "outcome"]),
+    ("ix_unit_attempts_first", "unit_attempts", ["number", "finished_at", "outcome", "unit_id"]),
     ("ix_unit_attempts_health", "unit_attempts", ["finished_at", "station", "slot", "outcome"]),
     ("ix_unit_measurements_verdict", "unit_measurements", ["verdict", "attempt_id"]),
+    (
+        "ix_parts_unit_batch",
+        "parts",
+        ["unit_id", "unique_serial", "kind", "lot", "part_serial"],
+    ),
 )
 
 
