@@ -13,8 +13,10 @@ from contextlib import asynccontextmanager
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -77,6 +79,16 @@ async def _forbidden(request: Request, exc: Exception) -> Response:
     return page(request, "error.html", 403, title="Not allowed", message=str(exc))
 
 
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Errors of the API stay JSON; a person's browser gets a page saying what went wrong."""
+    assert isinstance(exc, StarletteHTTPException)
+    wants_json = "application/json" in request.headers.get("accept", "")
+    if _is_api(request) or wants_json or exc.status_code < 400:
+        return await http_exception_handler(request, exc)
+    title = "Not found" if exc.status_code == 404 else f"Error {exc.status_code}"
+    return page(request, "error.html", exc.status_code, title=title, message=str(exc.detail))
+
+
 def create_app(
     store: Store, *, secret: str, hub: StationHub | None = None, open_local: bool = False
 ) -> FastAPI:
@@ -114,6 +126,7 @@ def create_app(
     app.add_middleware(SecurityHeaders)
     app.add_exception_handler(NeedLogin, _need_login)
     app.add_exception_handler(Forbidden, _forbidden)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.mount("/static", StaticFiles(directory=str(STATIC)), name="static")
     for module in (auth, pages, station, api, exports, admin):
         app.include_router(module.router)
