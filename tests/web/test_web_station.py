@@ -153,7 +153,9 @@ def test_without_javascript_a_scan_posts_and_comes_back(
         )
         assert reply.status_code == 303 and reply.headers["location"] == "/station/st1"
         assert "unknown scan" in client.get("/station/st1").text
-        assert client.get("/station/nope").status_code == 404
+        missing = client.get("/station/nope")
+        assert missing.status_code == 404 and "no station 'nope'" in missing.text
+        assert missing.headers["content-type"].startswith("text/html")
     store.dispose()
 
 
