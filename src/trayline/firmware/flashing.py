@@ -480,7 +480,9 @@ def _modules(
     back byte for byte.
     """
     if Capability.READ_MEMORY in programmer.capabilities:
-        return scan_modules(programmer.read_memory, platform_id, full=check_integrity)
+        return scan_modules(
+            programmer.read_memory, platform_id, full=check_integrity, softdevice=True
+        )
     return programmer.read_modules()
 
 
