@@ -154,7 +154,7 @@ def test_without_javascript_a_scan_posts_and_comes_back(
         assert reply.status_code == 303 and reply.headers["location"] == "/station/st1"
         assert "unknown scan" in client.get("/station/st1").text
         missing = client.get("/station/nope")
-        assert missing.status_code == 404 and "no station 'nope'" in missing.text
+        assert missing.status_code == 404 and "no station &#39;nope&#39;" in missing.text
         assert missing.headers["content-type"].startswith("text/html")
     store.dispose()
 
