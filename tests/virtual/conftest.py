@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from traykit import MakeTray, Served
 
 from trayline.core.skus import get_sku
-from trayline.virtual.serial_port import PortServer
 from trayline.virtual.tray import FactoryOptions, Tray
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "particle-binaries"
-
-MakeTray = Callable[..., Tray]
 
 
 @pytest.fixture
@@ -29,23 +26,6 @@ def make_tray(tmp_path: Path) -> MakeTray:
         )  # type: ignore[arg-type]
 
     return make
-
-
-class Served:
-    """A running PortServer for a tray: ``paths`` maps device ID to its /dev/pts/N."""
-
-    def __init__(self, tray: Tray) -> None:
-        self.tray = tray
-        self.server = PortServer(tray, time_scale=0)
-        self.paths = self.server.open()
-        tray.publish_ports(self.paths)
-        self.thread = threading.Thread(target=self.server.serve, daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.server.stop.set()
-        self.thread.join(5)
-        self.server.close()
 
 
 @pytest.fixture

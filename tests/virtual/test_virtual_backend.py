@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from traykit import MakeTray
 
-from conftest import MakeTray
 from trayline.core.modules import ModuleFunction as F
 from trayline.core.modules import parse_module
 from trayline.core.versions import SemVer

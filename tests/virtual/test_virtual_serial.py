@@ -8,8 +8,8 @@ from collections.abc import Callable
 
 import pytest
 import serial
+from traykit import MakeTray, Served
 
-from conftest import MakeTray, Served
 from trayline.console import ListeningConsole, NoAnswer, TestFirmwareClient
 from trayline.core.versions import SemVer
 from trayline.virtual.device import DCT_SETUP_DONE_OFFSET, DeviceMode, Faults

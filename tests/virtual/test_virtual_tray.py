@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from traykit import MakeTray
 
-from conftest import MakeTray
 from trayline.core.ids import Iccid, Imei, parse_sticker
 from trayline.core.skus import get_sku
 from trayline.inputs import Expect, read_inputs
