@@ -19,7 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, Text, cast, desc, func, or_, select, union
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    cast,
+    desc,
+    func,
+    literal,
+    or_,
+    select,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
@@ -580,53 +591,49 @@ def job_devices(store: Store, job_id: int, limit: int = 500) -> list[JobDevice]:
         return [JobDevice._make(row) for row in session.execute(query)]
 
 
-def _batch_label() -> ColumnElement[str]:
-    return Part.kind + " " + func.coalesce(Part.lot, Part.part_serial, "")
+def _batches(store: Store, unit_id: Any, outcome: Any, where: Sequence[Any], limit: int) -> Any:
+    """Counts per (batch, outcome) over the rows ``where`` selects, driven from those rows.
 
-
-def _non_unique() -> ColumnElement[bool]:
-    """``unique_serial IS NULL`` written so no index can serve it: with the plain test,
-    SQLite drives the batch queries from the ``(kind, unique_serial)`` constraint — every
-    non-unique part ever linked — instead of from the window's units."""
-    return func.coalesce(Part.unique_serial, "") == ""
+    Each row's non-unique parts are found by ``parts.unit_id`` (a covering index). Both
+    planners need help to start from the window rather than from all parts: PostgreSQL
+    hashes the whole parts table unless the parts are a ``LATERAL`` subquery per row;
+    SQLite (which has no ``LATERAL``) starts from the ``(kind, unique_serial)``
+    constraint unless the "no unique serial" test is written so no index can serve it.
+    """
+    rows = select(unit_id.label("unit_id"), outcome.label("outcome")).where(*where).subquery()
+    label = Part.kind + " " + func.coalesce(Part.lot, Part.part_serial, "")
+    count = func.count()
+    batch: ColumnElement[Any]
+    if store.engine.dialect.name == "postgresql":
+        parts = (
+            select(label.label("batch"))
+            .where(Part.unit_id == rows.c.unit_id, Part.unique_serial.is_(None))
+            .lateral()
+        )
+        batch = parts.c.batch
+        query = select(batch, rows.c.outcome, count).select_from(rows.join(parts, literal(True)))
+    else:
+        batch = label
+        query = (
+            select(batch, rows.c.outcome, count)
+            .select_from(rows.join(Part, Part.unit_id == rows.c.unit_id))
+            .where(func.coalesce(Part.unique_serial, "") == "")
+        )
+    return query.group_by(batch, rows.c.outcome).order_by(desc(count)).limit(limit)
 
 
 def batch_outcomes(store: Store, since: datetime, limit: int = 100) -> list[HourCount]:
     """Units that ended ready or failed since ``since``, per batch: each non-unique part they
     were built with (a lot code scanned as a part, or a part's ``lot``), ``kind serial``."""
-    label = _batch_label()
-    count = func.count(Unit.id)
-    query = (
-        select(label, Unit.status, count)
-        .join(Part, Part.unit_id == Unit.id)
-        .where(
-            Unit.status.in_(("ready", "failed")),
-            Unit.updated_at >= since,
-            _non_unique(),
-        )
-        .group_by(label, Unit.status)
-        .order_by(desc(count))
-        .limit(limit)
-    )
+    where = (Unit.status.in_(("ready", "failed")), Unit.updated_at >= since)
+    query = _batches(store, Unit.id, Unit.status, where, limit)
     with store.session() as session:
         return [HourCount(b, s, int(n)) for b, s, n in session.execute(query)]
 
 
 def batch_first_attempts(store: Store, since: datetime, limit: int = 100) -> list[HourCount]:
     """First test attempts finished since ``since`` per batch (as :func:`batch_outcomes`)."""
-    label = _batch_label()
-    count = func.count(UnitAttempt.id)
-    query = (
-        select(label, UnitAttempt.outcome, count)
-        .join(Part, Part.unit_id == UnitAttempt.unit_id)
-        .where(
-            UnitAttempt.number == 1,
-            UnitAttempt.finished_at >= since,
-            _non_unique(),
-        )
-        .group_by(label, UnitAttempt.outcome)
-        .order_by(desc(count))
-        .limit(limit)
-    )
+    where = (UnitAttempt.number == 1, UnitAttempt.finished_at >= since)
+    query = _batches(store, UnitAttempt.unit_id, UnitAttempt.outcome, where, limit)
     with store.session() as session:
         return [HourCount(b, o, int(n)) for b, o, n in session.execute(query)]
