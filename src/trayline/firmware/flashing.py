@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +56,12 @@ from trayline.programmers.base import (
 from trayline.programmers.scan import scan_modules
 from trayline.store import bundles
 from trayline.store.db import Store
-from trayline.store.flash_records import FlashRecordView, begin_flash, finish_flash
+from trayline.store.flash_records import (
+    FlashRecordView,
+    InTransaction,
+    begin_flash,
+    finish_flash,
+)
 
 __all__ = [
     "COMPAT_INVALIDATE_BYTES",
@@ -367,12 +372,18 @@ def flash_bundle(
     unit_id: int | None = None,
     slot: str | None = None,
     full: bool = False,
+    then: Callable[[FlashReport], InTransaction] | None = None,
 ) -> FlashReport:
     """Put ``bundle_name`` on the device behind ``programmer`` and record it.
 
     Raises :class:`FlashFailed` (with the completed record) when verification
     or the read-back fails, and lets other :class:`ProgrammerError` s through
     after recording them; ``BundleError`` before the device is touched.
+
+    ``then`` gives, for a verified flash, the writes that follow from it (the
+    station's unit status): they go into the transaction that records the flash
+    as done — one disk flush for both (:func:`finish_flash` on what happens if
+    they fail).
     """
     started = time.perf_counter()
     info, images = _prepare(store, bundle_name)
@@ -423,7 +434,7 @@ def flash_bundle(
         raise
     report.verified = True
     report.seconds = time.perf_counter() - started
-    _finish(store, record_id, report, plan, error=None)
+    _finish(store, record_id, report, plan, error=None, also=then(report) if then else None)
     return report
 
 
@@ -537,6 +548,7 @@ def _finish(
     plan: Sequence[PlannedModule],
     *,
     error: str | None,
+    also: InTransaction | None = None,
 ) -> FlashRecordView:
     done = {(m["function"], m["index"]) for m in report.written}
     modules = [
@@ -552,4 +564,5 @@ def _finish(
         seconds=report.seconds,
         verified=error is None,
         error=error,
+        also=also,
     )

@@ -39,6 +39,7 @@ from trayline.station.flow import TERMINAL, Status, Step, next_step
 from trayline.station.labels import LabelError
 from trayline.station.lease import LEASE_TTL, abandoned
 from trayline.store.db import Store
+from trayline.store.flash_records import InTransaction
 from trayline.store.units import (
     DeviceClaimed,
     EventContext,
@@ -46,6 +47,7 @@ from trayline.store.units import (
     UnitView,
     add_event,
     advance,
+    advance_in,
     finish_attempt,
     identify,
     open_attempt,
@@ -66,6 +68,7 @@ __all__ = [
 
 
 BUNDLE_PROBLEM = "firmware bundle problem"
+_SETUP_BY_FIRMWARE = "setup-done flag is set by the test firmware (the probe cannot reach it)"
 ID_MISMATCH = "silicon ID mismatch"
 _CATEGORIES: tuple[tuple[type[ProgrammerError], str], ...] = (
     (DeviceNotAnswering, "device not answering"),
@@ -174,6 +177,27 @@ class _Unit:
             take_lease(self.work.store, self.view.id, self.work.owner, ttl=LEASE_TTL)
             self.leased_at = now
 
+    def transition(
+        self,
+        status: Status,
+        detail: str,
+        then: tuple[tuple[str, str], ...] = (),
+        attempt: bool = False,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """The arguments of :func:`advance` for this unit (a final status frees the lease)."""
+        if status in TERMINAL or any(s in TERMINAL for s, _ in then):
+            fields.update(lease_owner=None, lease_until=None)
+        return {
+            "status": status,
+            "owner": self.work.owner,
+            "ctx": self.ctx,
+            "detail": detail,
+            "fields": fields or None,
+            "then": then,
+            "open_attempt": attempt,
+        }
+
     def advance(
         self,
         status: Status,
@@ -182,19 +206,8 @@ class _Unit:
         attempt: bool = False,
         **fields: Any,
     ) -> None:
-        if status in TERMINAL or any(s in TERMINAL for s, _ in then):
-            fields.update(lease_owner=None, lease_until=None)
-        self.view = advance(
-            self.work.store,
-            self.view.id,
-            status,
-            owner=self.work.owner,
-            ctx=self.ctx,
-            detail=detail,
-            fields=fields or None,
-            then=then,
-            open_attempt=attempt,
-        )
+        args = self.transition(status, detail, then, attempt, **fields)
+        self.view = advance(self.work.store, self.view.id, **args)
 
     def identify(self, prog: Programmer) -> str:
         device_id = str(prog.read_device_id())
@@ -214,45 +227,76 @@ class _Unit:
             raise StepFailed(str(exc)) from None
         return device_id
 
-    def flash(self, prog: Programmer, role: str, bundle: str) -> tuple[dict[str, Any], FlashReport]:
-        report = flash_bundle(
-            self.work.store, prog, bundle, role=role, unit_id=self.view.id, slot=self.slot.name
+    def flash(
+        self,
+        prog: Programmer,
+        role: str,
+        bundle: str,
+        step: Callable[[dict[str, Any], FlashReport], dict[str, Any]],
+    ) -> None:
+        """Flash ``bundle``; the unit's next status (``step(firmware, report)`` gives the
+        :meth:`transition`) is written in the transaction that completes the flash record."""
+        done: list[UnitView] = []
+
+        def then(report: FlashReport) -> InTransaction:
+            firmware = dict(self.view.firmware)
+            firmware[role] = _firmware_entry(report)
+            args = step(firmware, report)
+            return lambda session: done.append(advance_in(session, self.view.id, **args))
+
+        flash_bundle(
+            self.work.store,
+            prog,
+            bundle,
+            role=role,
+            unit_id=self.view.id,
+            slot=self.slot.name,
+            then=then,
         )
-        firmware = dict(self.view.firmware)
-        firmware[role] = _firmware_entry(report)
-        return firmware, report
+        self.view = done[-1]
+
+    def after_verified(self, prog: Programmer) -> tuple[tuple[str, str], ...]:
+        """The steps after ``verified`` that touch no device, recorded with it in one flush."""
+        if not self.work.config.sku.setup_done_applies:
+            return ((Status.READY, "ready to provision"),)
+        if isinstance(prog, SupportsSetupDone):
+            return ()  # the probe sets the flag: a step of its own, with its own record
+        return (
+            (Status.SETUP_DONE, _SETUP_BY_FIRMWARE),
+            (Status.READY, "ready to provision"),
+        )
 
     def run_step(self, step: Step, to: Status, prog: Programmer, device_id: str) -> None:
         cfg = self.work.config
         if step is Step.FLASH_TEST:
-            fw, _ = self.flash(prog, "test", cfg.bundles.test)
-            self.advance(
-                to, f"test firmware {cfg.bundles.test} on the device", attempt=True, firmware=fw
+            test_detail = f"test firmware {cfg.bundles.test} on the device"
+            self.flash(
+                prog,
+                "test",
+                cfg.bundles.test,
+                lambda fw, _report: self.transition(to, test_detail, attempt=True, firmware=fw),
             )
         elif step is Step.TEST:
             self.test(prog, device_id)
         elif step is Step.FLASH_PRODUCTION:
-            fw, report = self.flash(prog, "production", cfg.bundles.production)
             # The flashing service reset the device and read every module back: that read-back
-            # is the verification, recorded as its own step in the same transaction. A unit
-            # found at production_flashed after a crash is verified by reading it again.
-            verified = (
-                (
-                    (
-                        Status.VERIFIED,
-                        f"{len(report.written) + len(report.skipped)} modules of "
-                        f"{cfg.bundles.production} read back after reset",
-                    ),
+            # is the verification, recorded as its own step in the same transaction (with the
+            # steps after it that touch no device). A unit found at production_flashed after a
+            # crash is verified by reading it again.
+            def production(fw: dict[str, Any], report: FlashReport) -> dict[str, Any]:
+                verified = (
+                    Status.VERIFIED,
+                    f"{len(report.written) + len(report.skipped)} modules of "
+                    f"{cfg.bundles.production} read back after reset",
                 )
-                if report.verified
-                else ()
-            )
-            self.advance(
-                to,
-                f"production firmware {cfg.bundles.production} written",
-                then=verified,
-                firmware=fw,
-            )
+                return self.transition(
+                    to,
+                    f"production firmware {cfg.bundles.production} written",
+                    then=(verified, *self.after_verified(prog)) if report.verified else (),
+                    firmware=fw,
+                )
+
+            self.flash(prog, "production", cfg.bundles.production, production)
         elif step is Step.VERIFY:
             self.verify(prog)
         elif step is Step.SETUP_DONE:
@@ -260,7 +304,7 @@ class _Unit:
                 done = prog.set_setup_done(True)
                 detail = "setup-done flag set" if done else "setup done not needed (Device OS)"
             else:
-                detail = "setup-done flag is set by the test firmware (the probe cannot reach it)"
+                detail = _SETUP_BY_FIRMWARE
             self.advance(to, detail, then=((Status.READY, "ready to provision"),))
         else:
             self.advance(to, "ready to provision")

@@ -9,12 +9,13 @@ plain data with no session attached.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
 from trayline.store.models.base import utcnow
@@ -22,12 +23,17 @@ from trayline.store.models.flash import FlashRecord
 
 __all__ = [
     "FlashRecordView",
+    "InTransaction",
     "begin_flash",
     "finish_flash",
     "flash_records_for_device",
     "flash_records_for_unit",
     "latest_flash",
 ]
+
+
+InTransaction = Callable[[Session], None]
+"""More writes for the transaction that completes a flash record (another repository's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +152,20 @@ def finish_flash(
     seconds: float,
     verified: bool,
     error: str | None = None,
+    also: InTransaction | None = None,
 ) -> FlashRecordView:
-    """Complete a record with what happened (``done`` or ``failed``)."""
+    """Complete a record with what happened (``done`` or ``failed``).
+
+    ``also`` writes what follows from the flash (the unit's next status and its
+    event) in the same transaction, so one disk flush records both. It runs in a
+    savepoint: if it raises (the unit's lease was lost, say), only its writes are
+    undone — the record is still completed and committed, then the error is
+    raised to the caller. A device is never left flashed behind a record that
+    says ``writing``.
+    """
     if status not in ("done", "failed"):
         raise ValueError(f"a flash ends done or failed, not {status!r}")
+    refused: Exception | None = None
     with store.session() as session:
         # Write first: on SQLite a transaction that reads and then writes fails with
         # "database is locked" (no busy wait) when another slot committed in between.
@@ -167,7 +183,16 @@ def finish_flash(
         row.error = error
         row.finished_at = utcnow()
         session.flush()
-        return _view(row)
+        view = _view(row)
+        if also is not None:
+            try:
+                with session.begin_nested():
+                    also(session)
+            except Exception as exc:  # raised below, once the record itself is committed
+                refused = exc
+    if refused is not None:
+        raise refused
+    return view
 
 
 def flash_records_for_device(

@@ -58,6 +58,7 @@ __all__ = [
     "UnitView",
     "add_event",
     "advance",
+    "advance_in",
     "find_unit",
     "finish_attempt",
     "for_threads",
@@ -376,7 +377,7 @@ def advance(
     owner holds the lease; otherwise :class:`LeaseLost`.
     """
     with _writing(store) as session:
-        row = _apply(
+        return advance_in(
             session,
             unit_id,
             status,
@@ -386,12 +387,43 @@ def advance(
             reason=reason,
             data=data,
             fields=fields,
+            then=then,
+            open_attempt=open_attempt,
         )
-        for next_status, next_detail in then:
-            row = _apply(session, unit_id, next_status, owner=None, ctx=ctx, detail=next_detail)
-        if open_attempt:
-            _new_attempt(session, unit_id, ctx)
-        return unit_view(session, row)
+
+
+def advance_in(
+    session: Session,
+    unit_id: int,
+    status: str,
+    *,
+    owner: str | None,
+    ctx: EventContext,
+    detail: str | None = None,
+    reason: str | None = None,
+    data: Mapping[str, Any] | None = None,
+    fields: Mapping[str, Any] | None = None,
+    then: Sequence[tuple[str, str]] = (),
+    open_attempt: bool = False,
+) -> UnitView:
+    """:func:`advance` inside a transaction another repository opened — a flash record
+    completed together with the status it leads to (``flash_records.finish_flash(also=)``)."""
+    row = _apply(
+        session,
+        unit_id,
+        status,
+        owner=owner,
+        ctx=ctx,
+        detail=detail,
+        reason=reason,
+        data=data,
+        fields=fields,
+    )
+    for next_status, next_detail in then:
+        row = _apply(session, unit_id, next_status, owner=None, ctx=ctx, detail=next_detail)
+    if open_attempt:
+        _new_attempt(session, unit_id, ctx)
+    return unit_view(session, row)
 
 
 def add_event(
