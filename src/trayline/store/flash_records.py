@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-InTransaction = Callable[[Session], None]
+InTransaction = Callable[[Session], object]
 """More writes for the transaction that completes a flash record (another repository's)."""
 
 
