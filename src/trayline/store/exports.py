@@ -21,6 +21,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
+from trayline.store.measurement_fields import measurement_fields
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasurement
 
 __all__ = [
@@ -87,20 +88,6 @@ def close_batch(store: Store, batch: str, *, since: datetime, until: datetime | 
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _measurement(m: UnitMeasurement) -> dict[str, Any]:
-    return {
-        "step": m.step,
-        "name": m.name,
-        "value": m.value,
-        "unit": m.unit or "",
-        "low": m.low,
-        "high": m.high,
-        "equals": m.equals,
-        "regex": m.regex,
-        "verdict": m.verdict,
-    }
-
-
 def _firmware_digests(firmware: dict[str, Any] | None) -> dict[str, Any]:
     stored = firmware or {}
     return {
@@ -148,7 +135,9 @@ def manifest_units(
                         "attempt": last.number if last else None,
                         "station": last.station if last else None,
                         "finished_at": _iso(last.finished_at) if last else None,
-                        "measurements": [_measurement(m) for m in last.measurements]
+                        "measurements": [
+                            measurement_fields(m, reason=False) for m in last.measurements
+                        ]
                         if last
                         else [],
                     },
@@ -266,16 +255,7 @@ def measurement_rows(
                 "attempt_outcome": attempt.outcome,
                 "station": attempt.station,
                 "slot": attempt.slot,
-                "step": m.step,
-                "name": m.name,
-                "value": m.value,
-                "unit": m.unit or "",
-                "low": m.low,
-                "high": m.high,
-                "equals": m.equals,
-                "regex": m.regex,
-                "verdict": m.verdict,
-                "reason": m.reason,
+                **measurement_fields(m),
                 "started_at": _iso(attempt.started_at),
                 "finished_at": _iso(attempt.finished_at),
             }

@@ -26,6 +26,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
+from trayline.store.measurement_fields import measurement_fields
 from trayline.store.models.base import utcnow
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt
 from trayline.store.models.outbox import OutboxMessage
@@ -93,21 +94,7 @@ def _attempts(session: Session, unit_id: int) -> list[dict[str, Any]]:
             "slot": a.slot,
             "started_at": a.started_at.isoformat(),
             "finished_at": _iso(a.finished_at),
-            "measurements": [
-                {
-                    "step": m.step,
-                    "name": m.name,
-                    "value": m.value,
-                    "unit": m.unit or "",
-                    "low": m.low,
-                    "high": m.high,
-                    "equals": m.equals,
-                    "regex": m.regex,
-                    "verdict": m.verdict,
-                    "reason": m.reason,
-                }
-                for m in a.measurements
-            ],
+            "measurements": [measurement_fields(m) for m in a.measurements],
         }
         for a in rows
     ]

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
+from trayline.store.measurement_fields import measurement_fields
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt
 
 __all__ = [
@@ -176,21 +177,7 @@ def unit_attempts(store: Store, unit_id: int) -> list[AttemptView]:
                 a.slot,
                 a.started_at,
                 a.finished_at,
-                tuple(
-                    {
-                        "step": m.step,
-                        "name": m.name,
-                        "value": m.value,
-                        "unit": m.unit or "",
-                        "low": m.low,
-                        "high": m.high,
-                        "equals": m.equals,
-                        "regex": m.regex,
-                        "verdict": m.verdict,
-                        "reason": m.reason,
-                    }
-                    for m in a.measurements
-                ),
+                tuple(measurement_fields(m) for m in a.measurements),
             )
             for a in rows
         ]
