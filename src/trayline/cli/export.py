@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import typer
 
@@ -55,14 +56,23 @@ def parse_time(value: str | None, option: str) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Write via a temporary file and rename: a reader never sees half a manifest."""
+@contextmanager
+def _written_atomically(
+    path: Path, binary: bool = False, durable: bool = False
+) -> Iterator[IO[Any]]:
+    """Write via a temporary file and rename: a reader never sees half a file.
+
+    ``durable`` syncs the data to disk before the rename (the signed manifest).
+    A write that fails removes the temporary file and ends with one line.
+    """
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        opened = tmp.open("wb") if binary else tmp.open("w", encoding="utf-8", newline="")
+        with opened as handle:
+            yield handle
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         tmp.replace(path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
@@ -108,7 +118,8 @@ def manifest_command(
     target = out_file or Path(f"manifest-{batch or now.strftime('%Y%m%dT%H%M%SZ')}.json")
     if target.exists():
         fail(f"{target} exists already: choose another --out (a manifest is never overwritten)")
-    _write_atomically(target, data)
+    with _written_atomically(target, binary=True, durable=True) as handle:
+        handle.write(data)
     out.print(f"{target}: {len(units)} unit(s) signed with key {site_key.key_id}")
 
 
@@ -154,14 +165,8 @@ def _export(
         if out_file is None:
             count = _rows(writer, kind, source, store, start, batch, sys.stdout)
             return
-        tmp = out_file.with_name(f".{out_file.name}.tmp")
-        try:
-            with tmp.open("w", encoding="utf-8", newline="") as handle:
-                count = _rows(writer, kind, source, store, start, batch, handle)
-            tmp.replace(out_file)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            fail(f"{out_file}: cannot write ({exc.strerror})")
+        with _written_atomically(out_file) as handle:
+            count = _rows(writer, kind, source, store, start, batch, handle)
     out.print(f"{out_file}: {count} row(s)")
 
 
@@ -172,7 +177,7 @@ def _rows(
     store: Store,
     since: datetime | None,
     batch: str | None,
-    stream: TextIO,
+    stream: IO[Any],
 ) -> int:
     return writer(kind, source(store, batch=batch, since=since), stream)
 
@@ -180,50 +185,51 @@ def _rows(
 FormatOption = typer.Option("csv", "--format", help="csv (a header row, UTF-8) or json.")
 
 
-@app.command("units")
-def units_command(
-    fmt: str = FormatOption,
-    since: str | None = SinceOption,
-    batch: str | None = BatchOption,
-    out_file: Path | None = OutOption,
-    db: str | None = DbOption,
-) -> None:
+def _table_command(kind: str, source: RowSource, doc: str) -> None:
+    """Mount ``trayline export KIND``: the tables share their options and their work.
+
+    ``doc`` is the command's help (Typer reads the function's docstring).
+    """
+
+    def command(
+        fmt: str = FormatOption,
+        since: str | None = SinceOption,
+        batch: str | None = BatchOption,
+        out_file: Path | None = OutOption,
+        db: str | None = DbOption,
+    ) -> None:
+        _export(kind, source, fmt, since, batch, out_file, db)
+
+    command.__name__ = f"{kind}_command"
+    command.__doc__ = doc
+    app.command(kind)(command)
+
+
+_table_command(
+    "units",
+    unit_rows,
     """One row per unit: identity, status, batch, test summary, firmware digests, parts.
 
     --since filters on the unit's last change.
 
     Example: trayline export units --format csv --batch carton-0042 --out units.csv
-    """
-    _export("units", unit_rows, fmt, since, batch, out_file, db)
-
-
-@app.command("measurements")
-def measurements_command(
-    fmt: str = FormatOption,
-    since: str | None = SinceOption,
-    batch: str | None = BatchOption,
-    out_file: Path | None = OutOption,
-    db: str | None = DbOption,
-) -> None:
+    """,
+)
+_table_command(
+    "measurements",
+    measurement_rows,
     """One row per measurement of every test attempt, with its limits and verdict.
 
     --since filters on the attempt's start.
 
     Example: trayline export measurements --since 2026-11-25 --out measurements.csv
-    """
-    _export("measurements", measurement_rows, fmt, since, batch, out_file, db)
-
-
-@app.command("events")
-def events_command(
-    fmt: str = FormatOption,
-    since: str | None = SinceOption,
-    batch: str | None = BatchOption,
-    out_file: Path | None = OutOption,
-    db: str | None = DbOption,
-) -> None:
+    """,
+)
+_table_command(
+    "events",
+    event_rows,
     """One row per thing that happened to a unit, oldest first.
 
     Example: trayline export events --format json --since 2026-11-25T06:00
-    """
-    _export("events", event_rows, fmt, since, batch, out_file, db)
+    """,
+)
