@@ -7,6 +7,7 @@ million units. :func:`yield_report` is shared by the page and ``GET /api/yield``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,11 +57,18 @@ def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
 
 
 def yield_report(store: Store, days: int, by: str) -> tuple[datetime, list[YieldRow]]:
-    """Yield per day, shift or batch over the last ``days`` days."""
+    """Yield per day, shift or batch over the last ``days`` days (the two counts side by
+    side on :data:`_READERS`)."""
     since, _ = window(days)
+    ends: Callable[[Store, datetime], list[HourCount]] = hourly_outcomes
+    firsts: Callable[[Store, datetime], list[HourCount]] = hourly_first_attempts
     if by == "batch":
-        return since, _by_batch(batch_outcomes(store, since), batch_first_attempts(store, since))
-    return since, yield_rows(hourly_outcomes(store, since), hourly_first_attempts(store, since), by)
+        ends, firsts = batch_outcomes, batch_first_attempts
+    ended = _READERS.submit(ends, store, since)
+    first = _READERS.submit(firsts, store, since)
+    if by == "batch":
+        return since, _by_batch(ended.result(), first.result())
+    return since, yield_rows(ended.result(), first.result(), by)
 
 
 def _by_batch(outcomes: list[HourCount], firsts: list[HourCount]) -> list[YieldRow]:
