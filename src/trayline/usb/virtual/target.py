@@ -76,13 +76,20 @@ class EnumeratedDevice(Protocol):
     @property
     def is_gen3(self) -> bool: ...
     @property
-    def mode(self) -> str: ...
+    def mode(self) -> str:
+        """``normal``, ``listening``, ``dfu`` or ``safe``."""
+        ...
+
     @property
     def faults(self) -> _Faults: ...
 
 
-class UsbTarget(Protocol):
-    """A simulated Particle device as the USB side drives it (while a handle is open)."""
+class UsbTarget(EnumeratedDevice, Protocol):
+    """A simulated Particle device as the USB side drives it (while a handle is open).
+
+    Everything the bus shows of it (:class:`EnumeratedDevice`), and what an open handle reads
+    and writes.
+    """
 
     @property
     def identity(self) -> _Identity: ...
@@ -91,21 +98,7 @@ class UsbTarget(Protocol):
     @property
     def state(self) -> _State: ...
     @property
-    def faults(self) -> _Faults: ...
-
-    @property
-    def device_id(self) -> str: ...
-    @property
-    def platform_id(self) -> int: ...
-    @property
-    def is_gen3(self) -> bool: ...
-    @property
     def geometry(self) -> _Geometry: ...
-    @property
-    def mode(self) -> str:
-        """``normal``, ``listening``, ``dfu`` or ``safe``."""
-        ...
-
     @property
     def setup_done(self) -> bool: ...
 
