@@ -162,18 +162,11 @@ async def read_fields(request: Request) -> Fields:
 
 def valid_query(query_string: bytes) -> list[tuple[str, str]]:
     """The query's pairs, decoded strictly: invalid UTF-8 (raw or %-escaped) is a 400."""
-    try:
-        return parse_qsl(
-            query_string.decode("utf-8"),
-            keep_blank_values=True,
-            encoding="utf-8",
-            errors="strict",
-            max_num_fields=_MAX_FORM_FIELDS,
-        )
-    except UnicodeDecodeError:
-        raise bad_request("The query string is not valid UTF-8") from None
-    except ValueError:
-        raise bad_request("The query string has too many fields") from None
+    return _pairs(
+        query_string,
+        not_utf8="The query string is not valid UTF-8",
+        too_many="The query string has too many fields",
+    )
 
 
 def query_int(request: Request, *names: str, default: int) -> int:
@@ -198,6 +191,15 @@ def query_flag(request: Request, name: str) -> bool | None:
 
 # --------------------------------------------------------------------------- decoding
 def _urlencoded(raw: bytes) -> list[tuple[str, str]]:
+    return _pairs(raw, not_utf8=NOT_UTF8, too_many="The form has too many fields")
+
+
+def _pairs(raw: bytes, *, not_utf8: str, too_many: str) -> list[tuple[str, str]]:
+    """``a=1&b=2`` decoded strictly (a query string or a form body): each refusal is a 400.
+
+    Invalid UTF-8, raw or %-escaped, and more than ``_MAX_FORM_FIELDS`` pairs are
+    refused with the caller's sentence, which names what was sent.
+    """
     try:
         return parse_qsl(
             raw.decode("utf-8"),
@@ -207,9 +209,9 @@ def _urlencoded(raw: bytes) -> list[tuple[str, str]]:
             max_num_fields=_MAX_FORM_FIELDS,
         )
     except UnicodeDecodeError:
-        raise bad_request(NOT_UTF8) from None
+        raise bad_request(not_utf8) from None
     except ValueError:
-        raise bad_request("The form has too many fields") from None
+        raise bad_request(too_many) from None
 
 
 def _multipart(ctype: str, raw: bytes) -> list[tuple[str, str]]:
