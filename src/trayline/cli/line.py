@@ -14,7 +14,7 @@ from trayline.core.ids import InvalidIdentifier, ProductRef
 from trayline.core.skus import UnknownSku, get_sku
 from trayline.settings.line import ConfigError, LineConfig
 from trayline.station.handoff import line_job
-from trayline.station.line import load_line
+from trayline.station.line import Line, load_line
 from trayline.station.linefile import render_starter
 
 app = typer.Typer(
@@ -57,18 +57,23 @@ def init_command(
     out.print(f"wrote {config}: edit the parts, bundles and slots, then `trayline line check`")
 
 
+def _load_or_fail(config: Path) -> Line:
+    """The line file read and checked, or each problem in red and one line (exit 2)."""
+    try:
+        return load_line(config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            out.print(f"[red]{problem}[/red]")
+        fail(f"{config}: {len(exc.problems)} problem(s); nothing done")
+
+
 @app.command("check")
 def check_command(config: Path = LineOption) -> None:
     """Check trayline.toml and print what the line will do; every problem as FILE:LINE: key.
 
     Example: trayline line check -c trayline.toml
     """
-    try:
-        line = load_line(config)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            out.print(f"[red]{problem}[/red]")
-        fail(f"{config}: {len(exc.problems)} problem(s); nothing done")
+    line = _load_or_fail(config)
     cfg = line.config
     for warning in cfg.warnings:
         out.print(f"[yellow]warning:[/yellow] {warning}")
@@ -99,12 +104,7 @@ def line_handoff(config_path: Path, db: str | None) -> LineHandoff:
     The file is the job's input (kept: it is what was handed over); a line with
     no unit waiting is said and the command ends with nothing to do.
     """
-    try:
-        line = load_line(config_path)
-    except ConfigError as exc:
-        for problem in exc.problems:
-            out.print(f"[red]{problem}[/red]")
-        fail(f"{config_path}: {len(exc.problems)} problem(s); nothing done")
+    line = _load_or_fail(config_path)
     with open_db(db) as store:
         spec, inputs = line_job(store, line.config)
     if not inputs:
