@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from trayline.store.web_queries import HourCount, MeasurementSeries
+from trayline.store.dashboard import HourCount, MeasurementSeries
 from trayline.web.dashboard import (
     bar_chart,
     capability,

@@ -9,6 +9,16 @@ import pytest
 
 from station.linekit import World, make_bundles, make_line, make_runner
 from trayline.station.front import TrayEntry
+from trayline.store.dashboard import (
+    failed_measurements,
+    failure_reasons,
+    hourly_first_attempts,
+    hourly_outcomes,
+    measurement_names,
+    measurement_series,
+    recent_jobs,
+    slot_health,
+)
 from trayline.store.db import Store
 from trayline.store.models.base import utcnow
 from trayline.store.users import (
@@ -21,17 +31,9 @@ from trayline.store.users import (
     user_for_token,
 )
 from trayline.store.web_queries import (
-    failed_measurements,
-    failure_reasons,
-    hourly_first_attempts,
-    hourly_outcomes,
     iter_measurements,
     iter_units,
-    measurement_names,
-    measurement_series,
-    recent_jobs,
     search_units,
-    slot_health,
     unit_page,
     units_with_part,
 )
@@ -180,7 +182,7 @@ def _job(store: Store) -> int:
 
 
 def test_provisioning_jobs_with_progress_and_device_state(store: Store) -> None:
-    from trayline.store.web_queries import job_devices
+    from trayline.store.dashboard import job_devices
 
     job_id = _job(store)
     [job] = recent_jobs(store)

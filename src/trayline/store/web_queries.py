@@ -1,32 +1,22 @@
-"""What the web pages read: searches, unit lists, and the dashboard's aggregates.
+"""What the web pages read about units: searches, genealogy, unit lists, exports.
 
-Every query here is bounded (a ``LIMIT``, a time window, or a keyset page) and
-answered from an index (migration 0006 adds the ones the web needs), so a page
-costs the same at a thousand units as at a million. Aggregates are grouped in
-SQL by the hour; days and shifts are folded from those hours by the caller
-(:mod:`trayline.web.dashboard`), so one query serves every view of the window.
-
-Hours are text ``YYYY-MM-DD HH`` in UTC on both backends: SQLite stores
-timestamps as UTC text (the prefix is the hour), PostgreSQL formats its
-``timestamptz`` in UTC.
+Every query here is bounded (a ``LIMIT`` or a keyset page) and answered from an
+index (migration 0006 adds the ones the web needs), so a page costs the same at
+a thousand units as at a million. The dashboard's aggregates are in
+:mod:`trayline.store.dashboard`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Select,
-    Text,
-    cast,
-    desc,
     func,
-    literal,
     or_,
     select,
     union,
@@ -35,30 +25,15 @@ from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
 from trayline.store.models.line import Part, Unit, UnitAttempt, UnitMeasurement
-from trayline.store.models.provisioning import ProvisioningDevice, ProvisioningJob
 
 __all__ = [
-    "HourCount",
-    "JobDevice",
-    "JobProgress",
-    "MeasurementSeries",
+    "MAX_PAGE",
+    "MEASUREMENT_COLUMNS",
     "PartHit",
-    "SlotHealth",
     "UnitRow",
-    "batch_first_attempts",
-    "batch_outcomes",
-    "failed_measurements",
-    "failure_reasons",
-    "hourly_first_attempts",
-    "hourly_outcomes",
     "iter_measurements",
     "iter_units",
-    "job_devices",
-    "measurement_names",
-    "measurement_series",
-    "recent_jobs",
     "search_units",
-    "slot_health",
     "unit_page",
     "units_with_part",
 ]
@@ -105,45 +80,6 @@ class PartHit:
     part_serial: str | None
     lot: str | None
     unit: UnitRow
-
-
-@dataclass(frozen=True, slots=True)
-class HourCount:
-    hour: str
-    """``YYYY-MM-DD HH`` UTC."""
-    outcome: str
-    count: int
-
-
-@dataclass(frozen=True, slots=True)
-class SlotHealth:
-    station: str | None
-    slot: str | None
-    passed: int
-    failed: int
-    last: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
-class MeasurementSeries:
-    name: str
-    unit: str | None
-    low: float | None
-    high: float | None
-    values: tuple[float, ...]
-
-
-def _hour(store: Store, column: Any) -> ColumnElement[Any]:
-    """The hour a timestamp falls in: text ``YYYY-MM-DD HH`` on SQLite (the prefix of the
-    stored UTC text), a truncated UTC timestamp on PostgreSQL (cheaper to group than
-    ``to_char``); :func:`_hour_text` makes both the same text."""
-    if store.engine.dialect.name == "postgresql":
-        return func.date_trunc("hour", func.timezone("UTC", column))
-    return func.substr(column, 1, 13)
-
-
-def _hour_text(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H") if isinstance(value, datetime) else str(value)
 
 
 def _attempt_count() -> Any:
@@ -287,156 +223,6 @@ def units_with_part(store: Store, q: str, limit: int = 200) -> tuple[list[PartHi
     return hits, total
 
 
-def hourly_outcomes(store: Store, since: datetime) -> list[HourCount]:
-    """Units that ended ready or failed, per hour of their last change, since ``since``."""
-    hour = _hour(store, Unit.updated_at)
-    query = (
-        select(hour, Unit.status, func.count(Unit.id))
-        .where(Unit.status.in_(("ready", "failed")), Unit.updated_at >= since)
-        .group_by(hour, Unit.status)
-    )
-    with store.session() as session:
-        return [HourCount(_hour_text(h), s, int(n)) for h, s, n in session.execute(query)]
-
-
-def hourly_first_attempts(store: Store, since: datetime) -> list[HourCount]:
-    """First test attempts that finished, per hour and outcome: the first-pass yield."""
-    hour = _hour(store, UnitAttempt.finished_at)
-    query = (
-        select(hour, UnitAttempt.outcome, func.count(UnitAttempt.id))
-        .where(UnitAttempt.number == 1, UnitAttempt.finished_at >= since)
-        .group_by(hour, UnitAttempt.outcome)
-    )
-    with store.session() as session:
-        return [HourCount(_hour_text(h), o, int(n)) for h, o, n in session.execute(query)]
-
-
-def failure_reasons(store: Store, since: datetime, limit: int = 200) -> list[tuple[str, int]]:
-    """Failed units' reasons since ``since``, most frequent first (callers group similar ones)."""
-    count = func.count(Unit.id)
-    query = (
-        select(Unit.reason, count)
-        .where(Unit.status == "failed", Unit.updated_at >= since)
-        .group_by(Unit.reason)
-        .order_by(desc(count))
-        .limit(limit)
-    )
-    with store.session() as session:
-        return [(reason or "unknown", int(n)) for reason, n in session.execute(query)]
-
-
-def _window_measurements(since: datetime) -> Select[Any]:
-    return (
-        select(UnitMeasurement)
-        .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
-        .where(UnitAttempt.finished_at >= since)
-    )
-
-
-def failed_measurements(store: Store, since: datetime, limit: int = 20) -> list[tuple[str, int]]:
-    """Measurements that failed since ``since`` (``step/name``), most frequent first."""
-    count = func.count(UnitMeasurement.id)
-    query = (
-        select(UnitMeasurement.step, UnitMeasurement.name, count)
-        .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
-        .where(UnitAttempt.finished_at >= since, UnitMeasurement.verdict == "fail")
-        .group_by(UnitMeasurement.step, UnitMeasurement.name)
-        .order_by(desc(count))
-        .limit(limit)
-    )
-    with store.session() as session:
-        return [(f"{s}/{n}" if s else n, int(c)) for s, n, c in session.execute(query)]
-
-
-def measurement_names(
-    store: Store, since: datetime, limit: int = 6, recent: int = 200
-) -> list[str]:
-    """Names of measurements with numeric limits in the ``recent`` newest attempts finished
-    since ``since`` (what the plan measures now; reading the whole window to pick names would
-    cost as much as the histograms themselves)."""
-    attempts = (
-        select(UnitAttempt.id)
-        .where(UnitAttempt.finished_at >= since)
-        .order_by(desc(UnitAttempt.finished_at))
-        .limit(recent)
-        .scalar_subquery()
-    )
-    count = func.count(UnitMeasurement.id)
-    query = (
-        select(UnitMeasurement.name, count)
-        .where(
-            UnitMeasurement.attempt_id.in_(attempts),
-            or_(UnitMeasurement.low.is_not(None), UnitMeasurement.high.is_not(None)),
-        )
-        .group_by(UnitMeasurement.name)
-        .order_by(desc(count), UnitMeasurement.name)
-        .limit(limit)
-    )
-    with store.session() as session:
-        return [name for name, _ in session.execute(query)]
-
-
-def measurement_series(
-    store: Store, name: str, since: datetime, limit: int = 2000
-) -> MeasurementSeries:
-    """The latest ``limit`` numeric values of measurement ``name`` and its newest limits.
-
-    The JSON value is read as its text and parsed as a number here (decoding thousands of
-    JSON cells costs more than the query); booleans and strings are left out.
-    """
-    query = (
-        select(
-            cast(UnitMeasurement.value, Text),
-            UnitMeasurement.unit,
-            UnitMeasurement.low,
-            UnitMeasurement.high,
-        )
-        .join(UnitAttempt, UnitAttempt.id == UnitMeasurement.attempt_id)
-        .where(UnitAttempt.finished_at >= since, UnitMeasurement.name == name)
-        .order_by(desc(UnitAttempt.finished_at))
-        .limit(limit)
-    )
-    with store.session() as session:
-        rows = session.execute(query).all()
-    values = tuple(v for v in (_number(r[0]) for r in rows) if v is not None)
-    unit, low, high = (rows[0][1], rows[0][2], rows[0][3]) if rows else (None, None, None)
-    return MeasurementSeries(name, unit, low, high, values)
-
-
-def _number(text: str | None) -> float | None:
-    if text is None or text[:1] not in "-0123456789.":
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def slot_health(store: Store, since: datetime, limit: int = 200) -> list[SlotHealth]:
-    """Per station and slot: test attempts passed and failed since ``since``, and the last one."""
-    passed = func.sum(func.cast(UnitAttempt.outcome == "pass", UnitAttempt.id.type))
-    failed = func.sum(func.cast(UnitAttempt.outcome == "fail", UnitAttempt.id.type))
-    query = (
-        select(
-            UnitAttempt.station,
-            UnitAttempt.slot,
-            passed,
-            failed,
-            func.max(UnitAttempt.finished_at),
-        )
-        .where(UnitAttempt.finished_at >= since)
-        .group_by(UnitAttempt.station, UnitAttempt.slot)
-        .order_by(UnitAttempt.station, UnitAttempt.slot)
-        .limit(limit)
-    )
-    with store.session() as session:
-        return [
-            SlotHealth(st, sl, int(p or 0), int(f or 0), last)
-            for st, sl, p, f, last in session.execute(query)
-        ]
-
-
 MEASUREMENT_COLUMNS: Sequence[str] = (
     "serial_number",
     "attempt",
@@ -487,153 +273,3 @@ def iter_measurements(store: Store, since: datetime) -> Iterator[tuple[Any, ...]
         if len(rows) < EXPORT_CHUNK:
             return
         after = rows[-1][0]
-
-
-@dataclass(frozen=True, slots=True)
-class JobProgress:
-    """A provisioning job and where its devices are (for the dashboard)."""
-
-    id: int
-    product: str
-    group: str | None
-    status: str
-    created_at: datetime
-    devices: int
-    provisioned: int
-    failed: int
-    last_error: str | None
-
-    @property
-    def remaining(self) -> int:
-        return self.devices - self.provisioned - self.failed
-
-
-def recent_jobs(store: Store, limit: int = 20, job_id: int | None = None) -> list[JobProgress]:
-    """The newest ``limit`` jobs (or job ``job_id``) with their device counts (counted per job
-    on the job index)."""
-    done = func.sum(
-        func.cast(
-            (ProvisioningDevice.verified == "done") & ProvisioningDevice.failure.is_(None),
-            ProvisioningDevice.id.type,
-        )
-    )
-    failed = func.sum(
-        func.cast(ProvisioningDevice.failure.is_not(None), ProvisioningDevice.id.type)
-    )
-    with store.session() as session:
-        newest = select(ProvisioningJob).order_by(desc(ProvisioningJob.id)).limit(limit)
-        if job_id is not None:
-            newest = newest.where(ProvisioningJob.id == job_id)
-        jobs = session.scalars(newest).all()
-        ids = [j.id for j in jobs]
-        counts = {
-            job_id: (int(n or 0), int(ok or 0), int(bad or 0))
-            for job_id, n, ok, bad in session.execute(
-                select(ProvisioningDevice.job_id, func.count(ProvisioningDevice.id), done, failed)
-                .where(ProvisioningDevice.job_id.in_(ids))
-                .group_by(ProvisioningDevice.job_id)
-            )
-        }
-        return [
-            JobProgress(
-                j.id,
-                j.product,
-                j.group_name,
-                j.status,
-                j.created_at,
-                *counts.get(j.id, (0, 0, 0)),
-                j.last_error,
-            )
-            for j in jobs
-        ]
-
-
-class JobDevice(NamedTuple):
-    """One device of a provisioning job with its state per step (for the job page)."""
-
-    line_no: int
-    identifier: str
-    device_id: str | None
-    serial_number: str | None
-    imported: str
-    grouped: str
-    named: str
-    claimed: str
-    verified: str
-    attempts: int
-    failure: str | None
-    last_error: str | None
-
-
-def job_devices(store: Store, job_id: int, limit: int = 500) -> list[JobDevice]:
-    """The first ``limit`` devices of job ``job_id`` in input order (failed ones first)."""
-    failed_first = ProvisioningDevice.failure.is_(None)
-    query = (
-        select(
-            ProvisioningDevice.line_no,
-            ProvisioningDevice.identifier,
-            ProvisioningDevice.device_id,
-            ProvisioningDevice.serial_number,
-            ProvisioningDevice.imported,
-            ProvisioningDevice.grouped,
-            ProvisioningDevice.named,
-            ProvisioningDevice.claimed,
-            ProvisioningDevice.verified,
-            ProvisioningDevice.attempts,
-            ProvisioningDevice.failure,
-            ProvisioningDevice.last_error,
-        )
-        .where(ProvisioningDevice.job_id == job_id)
-        .order_by(failed_first, ProvisioningDevice.line_no, ProvisioningDevice.id)
-        .limit(limit)
-    )
-    with store.session() as session:
-        return [JobDevice._make(row) for row in session.execute(query)]
-
-
-def _batches(store: Store, unit_id: Any, outcome: Any, where: Sequence[Any], limit: int) -> Any:
-    """Counts per (batch, outcome) over the rows ``where`` selects, driven from those rows.
-
-    Each row's non-unique parts are found by ``parts.unit_id`` (a covering index). Both
-    planners need help to start from the window rather than from all parts: PostgreSQL
-    hashes the whole parts table unless the parts are a ``LATERAL`` subquery per row;
-    SQLite (which has no ``LATERAL``) starts from the ``(kind, unique_serial)``
-    constraint unless the "no unique serial" test is written so no index can serve it.
-    """
-    rows = select(unit_id.label("unit_id"), outcome.label("outcome")).where(*where).subquery()
-    label = Part.kind + " " + func.coalesce(Part.lot, Part.part_serial, "")
-    count = func.count()
-    batch: ColumnElement[Any]
-    if store.engine.dialect.name == "postgresql":
-        parts = (
-            select(label.label("batch"))
-            .where(Part.unit_id == rows.c.unit_id, Part.unique_serial.is_(None))
-            .lateral()
-        )
-        batch = parts.c.batch
-        query = select(batch, rows.c.outcome, count).select_from(rows.join(parts, literal(True)))
-    else:
-        batch = label
-        query = (
-            select(batch, rows.c.outcome, count)
-            .select_from(rows.join(Part, Part.unit_id == rows.c.unit_id))
-            .where(func.coalesce(Part.unique_serial, "") == "")
-        )
-    return query.group_by(batch, rows.c.outcome).order_by(desc(count)).limit(limit)
-
-
-def batch_outcomes(store: Store, since: datetime, limit: int = 100) -> list[HourCount]:
-    """Units that ended ready or failed since ``since``, per batch: each non-unique part they
-    were built with (a lot code scanned as a part, or a part's ``lot``), ``kind serial``."""
-    where = (Unit.status.in_(("ready", "failed")), Unit.updated_at >= since)
-    query = _batches(store, Unit.id, Unit.status, where, limit)
-    with store.session() as session:
-        return [HourCount(b, s, int(n)) for b, s, n in session.execute(query)]
-
-
-def batch_first_attempts(store: Store, since: datetime, limit: int = 100) -> list[HourCount]:
-    """First test attempts finished since ``since`` per batch (as :func:`batch_outcomes`)."""
-    where = (UnitAttempt.number == 1, UnitAttempt.finished_at >= since)
-    query = _batches(store, UnitAttempt.unit_id, UnitAttempt.outcome, where, limit)
-    with store.session() as session:
-        return [HourCount(b, o, int(n)) for b, o, n in session.execute(query)]

@@ -32,7 +32,7 @@ import pygal
 from pygal.style import Style
 
 from trayline.station.runner import _reason_class
-from trayline.store.web_queries import HourCount, MeasurementSeries
+from trayline.store.dashboard import HourCount, MeasurementSeries
 
 __all__ = [
     "SHIFTS",

@@ -13,9 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from trayline.store.db import Store
-from trayline.store.models.base import utcnow
-from trayline.store.web_queries import (
+from trayline.store.dashboard import (
     HourCount,
     JobProgress,
     SlotHealth,
@@ -30,6 +28,8 @@ from trayline.store.web_queries import (
     recent_jobs,
     slot_health,
 )
+from trayline.store.db import Store
+from trayline.store.models.base import utcnow
 from trayline.web.dashboard import (
     YieldRow,
     bar_chart,

@@ -18,12 +18,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from trayline.reports.provisioning import job_report, render_csv
-from trayline.store.web_queries import (
-    MEASUREMENT_COLUMNS,
-    iter_measurements,
-    iter_units,
-    recent_jobs,
-)
+from trayline.store.dashboard import recent_jobs
+from trayline.store.web_queries import MEASUREMENT_COLUMNS, iter_measurements, iter_units
 from trayline.web.access import Principal, require
 from trayline.web.overview import MAX_DAYS, window
 from trayline.web.routes.api import NOT_FOUND, NOT_LOGGED_IN

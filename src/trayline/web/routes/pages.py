@@ -9,14 +9,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from trayline.provisioning.plan import FAILURE_REASONS
 from trayline.station.record import unit_record
+from trayline.store.dashboard import job_devices, recent_jobs
 from trayline.store.units import find_unit
-from trayline.store.web_queries import (
-    job_devices,
-    recent_jobs,
-    search_units,
-    unit_page,
-    units_with_part,
-)
+from trayline.store.web_queries import search_units, unit_page, units_with_part
 from trayline.web.access import Principal, require
 from trayline.web.overview import MAX_DAYS, overview
 from trayline.web.render import page
