@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
@@ -31,6 +31,8 @@ __all__ = [
     "measurement_rows",
     "unit_rows",
 ]
+
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -54,12 +56,21 @@ def _units_query(
     query = select(Unit, ready.c.ready_at).outerjoin(ready, ready.c.unit_id == Unit.id)
     if ready_only:
         query = query.where(Unit.status == "ready")
+    since_column = ready.c.ready_at if ready_only else Unit.updated_at
+    return _in_window(query, batch=batch, since=since, at=since_column).order_by(Unit.id)
+
+
+def _in_window(query: _Query, *, batch: str | None, since: datetime | None, at: Any) -> _Query:
+    """``--batch`` and ``--since`` as every export reads them: the unit's batch, ``at >= since``.
+
+    ``at`` is the time column the export counts from (a unit's last change or
+    readiness, an attempt's start, an event's time).
+    """
     if batch is not None:
         query = query.where(Unit.batch == batch)
     if since is not None:
-        cond = ready.c.ready_at >= since if ready_only else Unit.updated_at >= since
-        query = query.where(cond)
-    return query.order_by(Unit.id)
+        query = query.where(at >= since)
+    return query
 
 
 def _fix_tz(value: Any) -> datetime | None:
@@ -240,10 +251,7 @@ def measurement_rows(
         .join(Unit, UnitAttempt.unit_id == Unit.id)
         .order_by(Unit.id, UnitAttempt.number, UnitMeasurement.id)
     )
-    if batch is not None:
-        query = query.where(Unit.batch == batch)
-    if since is not None:
-        query = query.where(UnitAttempt.started_at >= since)
+    query = _in_window(query, batch=batch, since=since, at=UnitAttempt.started_at)
     with store.session() as session:
         for m, attempt, unit in session.execute(query.execution_options(yield_per=1000)):
             yield {
@@ -270,10 +278,7 @@ def event_rows(
         .join(Unit, Event.unit_id == Unit.id)
         .order_by(Event.at, Event.id)
     )
-    if batch is not None:
-        query = query.where(Unit.batch == batch)
-    if since is not None:
-        query = query.where(Event.at >= since)
+    query = _in_window(query, batch=batch, since=since, at=Event.at)
     with store.session() as session:
         for event, serial, unit_batch in session.execute(query.execution_options(yield_per=1000)):
             data = event.data or {}
