@@ -15,9 +15,12 @@ from trayline.store.flash_records import (
     flash_records_for_unit,
 )
 from trayline.store.units import (
+    DeviceClaimed,
     EventContext,
     LeaseLost,
     advance_in,
+    identify,
+    identify_in,
     register_unit,
     take_lease,
     unit_by_serial,
@@ -90,4 +93,51 @@ def test_a_lost_lease_still_completes_the_record_and_moves_nothing(tmp_path: Pat
     view = unit_by_serial(store, "P028TEST0000001")
     assert view is not None and view.status == "scanned"
     assert [e.kind for e in unit_events(store, unit_id)] == ["scanned"]
+    store.dispose()
+
+
+def test_a_claimed_device_id_refuses_the_intent_and_names_the_holder(tmp_path: Path) -> None:
+    store, first, _record = _unit_with_intent(tmp_path)
+    device = "e00fce68bbbbbbbbbbbbbbbb"
+    identify(store, first, device, ctx=CTX)
+    second, _ = register_unit(store, "P028TEST0000002", sku="BRN404", ctx=CTX)
+    with pytest.raises(DeviceClaimed, match="P028TEST0000001"):
+        begin_flash(
+            store,
+            device_id=device,
+            bundle_name="test",
+            bundle_digest="d" * 64,
+            backend="memory",
+            probe_id="p1",
+            planned=[],
+            unit_id=second.id,
+            role="test",
+            also=lambda s: identify_in(s, second.id, device, ctx=CTX),
+        )
+    assert flash_records_for_unit(store, second.id) == []
+    view = unit_by_serial(store, "P028TEST0000002")
+    assert view is not None and view.device_id is None
+    assert [e.kind for e in unit_events(store, second.id)] == ["scanned"]
+    store.dispose()
+
+
+def test_the_device_id_is_written_with_the_intent(tmp_path: Path) -> None:
+    store, first, _record = _unit_with_intent(tmp_path)
+    device = "e00fce68cccccccccccccccc"
+    begin_flash(
+        store,
+        device_id=device,
+        bundle_name="test",
+        bundle_digest="d" * 64,
+        backend="memory",
+        probe_id="p1",
+        planned=[],
+        unit_id=first,
+        role="test",
+        also=lambda s: identify_in(s, first, device, ctx=CTX),
+    )
+    view = unit_by_serial(store, "P028TEST0000001")
+    assert view is not None and view.device_id == device
+    assert [e.kind for e in unit_events(store, first)] == ["scanned", "identified"]
+    assert len(flash_records_for_unit(store, first)) == 2
     store.dispose()

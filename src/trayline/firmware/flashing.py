@@ -373,6 +373,7 @@ def flash_bundle(
     slot: str | None = None,
     full: bool = False,
     then: Callable[[FlashReport], InTransaction] | None = None,
+    with_intent: InTransaction | None = None,
 ) -> FlashReport:
     """Put ``bundle_name`` on the device behind ``programmer`` and record it.
 
@@ -383,7 +384,8 @@ def flash_bundle(
     ``then`` gives, for a verified flash, the writes that follow from it (the
     station's unit status): they go into the transaction that records the flash
     as done — one disk flush for both (:func:`finish_flash` on what happens if
-    they fail).
+    they fail). ``with_intent`` goes into the transaction that records the intent,
+    before the first byte (:func:`begin_flash`).
     """
     started = time.perf_counter()
     info, images = _prepare(store, bundle_name)
@@ -418,6 +420,7 @@ def flash_bundle(
         role=role,
         slot=slot,
         full=full,
+        also=with_intent,
     )
     report.record_id = record_id
     try:

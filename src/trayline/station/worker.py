@@ -50,6 +50,7 @@ from trayline.store.units import (
     advance_in,
     finish_attempt,
     identify,
+    identify_in,
     open_attempt,
     release_lease,
     take_lease,
@@ -169,6 +170,8 @@ class _Unit:
         self.view = view
         self.ctx = EventContext(work.config.station, slot.name, work.operator)
         self.leased_at = time.monotonic()
+        self.unrecorded_id: str | None = None
+        """Read from silicon, not yet written: it goes with the next flash intent."""
 
     def renew_lease(self) -> None:
         """Renew the lease once a quarter of its time has passed (one write, not one per step)."""
@@ -219,13 +222,27 @@ class _Unit:
                 f"the ID {source} {self.view.serial_number} is {expected} — wrong board "
                 "on the fixture or wrong sticker"
             )
-        if self.view.device_id == device_id:
-            return device_id  # a resumed unit, re-read and still the same board
+        if self.view.device_id != device_id:  # else a resumed unit, still the same board
+            self.unrecorded_id = device_id
+        return device_id
+
+    def record_identity(self) -> None:
+        """Write the device ID read from silicon now (a step that is not a flash is next)."""
+        if self.unrecorded_id is None:
+            return
         try:
-            identify(self.work.store, self.view.id, device_id, ctx=self.ctx)
+            identify(self.work.store, self.view.id, self.unrecorded_id, ctx=self.ctx)
         except DeviceClaimed as exc:
             raise StepFailed(str(exc)) from None
-        return device_id
+        self.unrecorded_id = None
+
+    def identity_with_intent(self) -> InTransaction | None:
+        """The device ID's write, for the transaction of the first flash intent: it is on
+        disk before the device is written, and costs no flush of its own."""
+        device_id = self.unrecorded_id
+        if device_id is None:
+            return None
+        return lambda session: identify_in(session, self.view.id, device_id, ctx=self.ctx)
 
     def flash(
         self,
@@ -244,15 +261,20 @@ class _Unit:
             args = step(firmware, report)
             return lambda session: done.append(advance_in(session, self.view.id, **args))
 
-        flash_bundle(
-            self.work.store,
-            prog,
-            bundle,
-            role=role,
-            unit_id=self.view.id,
-            slot=self.slot.name,
-            then=then,
-        )
+        try:
+            flash_bundle(
+                self.work.store,
+                prog,
+                bundle,
+                role=role,
+                unit_id=self.view.id,
+                slot=self.slot.name,
+                then=then,
+                with_intent=self.identity_with_intent(),
+            )
+        except DeviceClaimed as exc:
+            raise StepFailed(str(exc)) from None
+        self.unrecorded_id = None  # written with the intent (a failed flash: see _fail)
         self.view = done[-1]
 
     def after_verified(self, prog: Programmer) -> tuple[tuple[str, str], ...]:
@@ -268,6 +290,8 @@ class _Unit:
 
     def run_step(self, step: Step, to: Status, prog: Programmer, device_id: str) -> None:
         cfg = self.work.config
+        if step not in (Step.FLASH_TEST, Step.FLASH_PRODUCTION):
+            self.record_identity()
         if step is Step.FLASH_TEST:
             test_detail = f"test firmware {cfg.bundles.test} on the device"
             self.flash(
@@ -367,6 +391,8 @@ class _Unit:
 
 
 def _fail(unit: _Unit, reason: str) -> None:
+    with contextlib.suppress(StepFailed):
+        unit.record_identity()  # a unit that failed before its first flash intent
     with contextlib.suppress(LeaseLost):
         unit.view = advance(
             unit.work.store,

@@ -118,8 +118,14 @@ def begin_flash(
     role: str | None = None,
     slot: str | None = None,
     full: bool = False,
+    also: InTransaction | None = None,
 ) -> int:
-    """Record the intent to flash (committed before any byte is written); returns its id."""
+    """Record the intent to flash (committed before any byte is written); returns its id.
+
+    ``also`` adds writes that must be on disk before the device is written (the
+    station records the device ID read from silicon here): one transaction, one
+    flush. If it raises, nothing is recorded and the error goes to the caller.
+    """
     with store.session() as session:
         row = FlashRecord(
             device_id=device_id,
@@ -138,7 +144,9 @@ def begin_flash(
             verified=False,
         )
         session.add(row)
-        session.flush()
+        session.flush()  # an INSERT first: SQLite's write lock is taken before any read
+        if also is not None:
+            also(session)
         return row.id
 
 
@@ -169,20 +177,25 @@ def finish_flash(
     with store.session() as session:
         # Write first: on SQLite a transaction that reads and then writes fails with
         # "database is locked" (no busy wait) when another slot committed in between.
+        # One UPDATE with every value, then the row for the view (one statement less than
+        # updating the loaded row).
         session.execute(
-            update(FlashRecord).where(FlashRecord.id == record_id).values(status=status)
+            update(FlashRecord)
+            .where(FlashRecord.id == record_id)
+            .values(
+                status=status,
+                modules=list(modules),
+                bytes_written=bytes_written,
+                seconds=seconds,
+                verified=verified,
+                error=error,
+                finished_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
         )
         row = session.get(FlashRecord, record_id)
         if row is None:
             raise LookupError(f"no flash record {record_id}")
-        row.status = status
-        row.modules = list(modules)
-        row.bytes_written = bytes_written
-        row.seconds = seconds
-        row.verified = verified
-        row.error = error
-        row.finished_at = utcnow()
-        session.flush()
         view = _view(row)
         if also is not None:
             try:

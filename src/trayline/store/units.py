@@ -63,6 +63,7 @@ __all__ = [
     "finish_attempt",
     "for_threads",
     "identify",
+    "identify_in",
     "link_part",
     "list_units",
     "open_attempt",
@@ -334,8 +335,11 @@ def _apply(
     reason: str | None = None,
     data: Mapping[str, Any] | None = None,
     fields: Mapping[str, Any] | None = None,
+    row: Unit | None = None,
 ) -> Unit:
-    row = session.scalars(select(Unit).where(Unit.id == unit_id).with_for_update()).first()
+    """One transition; ``row`` is the unit already loaded (and locked) in this transaction."""
+    if row is None:
+        row = session.scalars(select(Unit).where(Unit.id == unit_id).with_for_update()).first()
     if row is None:
         raise LookupError(f"no unit {unit_id}")
     if owner is not None and row.lease_owner != owner:
@@ -420,7 +424,9 @@ def advance_in(
         fields=fields,
     )
     for next_status, next_detail in then:
-        row = _apply(session, unit_id, next_status, owner=None, ctx=ctx, detail=next_detail)
+        row = _apply(
+            session, unit_id, next_status, owner=None, ctx=ctx, detail=next_detail, row=row
+        )
     if open_attempt:
         _new_attempt(session, unit_id, ctx)
     return unit_view(session, row)
@@ -501,8 +507,11 @@ def finish_attempt(
         row.outcome = outcome
         row.reason = reason
         row.finished_at = utcnow()
-        row.measurements = [
+        # Added by attempt_id, not assigned to row.measurements: that would first load the
+        # attempt's (empty) list, one more query per test.
+        session.add_all(
             UnitMeasurement(
+                attempt_id=row.id,
                 step=m.get("step") or None,
                 name=str(m["name"]),
                 value=m.get("value"),
@@ -515,7 +524,7 @@ def finish_attempt(
                 reason=m.get("reason"),
             )
             for m in measurements
-        ]
+        )
         if transition is None or ctx is None:
             return None
         status, detail, reason = transition
@@ -540,6 +549,29 @@ class DeviceClaimed(Exception):
         super().__init__(f"device {device_id} already belongs to unit {holder}")
         self.device_id = device_id
         self.holder = holder
+
+
+def identify_in(session: Session, unit_id: int, device_id: str, *, ctx: EventContext) -> None:
+    """:func:`identify` inside a transaction another repository opened (the flash intent's).
+
+    The ID's unique constraint is checked in a savepoint, so the holder can be
+    named; :class:`DeviceClaimed` then undoes the whole transaction.
+    """
+    row = session.get(Unit, unit_id)
+    if row is None:
+        raise LookupError(f"no unit {unit_id}")
+    if row.device_id == device_id:
+        return
+    try:
+        with session.begin_nested():
+            row.device_id = device_id
+            session.flush()
+    except IntegrityError:
+        holder = session.execute(
+            select(Unit.serial_number).where(Unit.device_id == device_id)
+        ).scalar()
+        raise DeviceClaimed(device_id, holder or "(unknown)") from None
+    _event(session, row, ctx, "identified", f"device ID {device_id} read from silicon")
 
 
 def identify(store: Store, unit_id: int, device_id: str, *, ctx: EventContext) -> None:
