@@ -36,3 +36,10 @@ WideOption = typer.Option(
     "--wide",
     help="Show every column at its natural width (the default fits the terminal, e.g. 80).",
 )
+
+RateLimitOption = typer.Option(
+    None,
+    "--rate-limit",
+    help="REQUESTS/SECONDS the cloud allows (default: $TRAYLINE_RATE_LIMIT, else 10000/300).",
+)
+"""For the commands that talk to the cloud; read with ``rate_limit_from_env(value)``."""

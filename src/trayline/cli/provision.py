@@ -36,7 +36,7 @@ from trayline.cli.console import err, fail, out
 from trayline.cli.countdown import countdown
 from trayline.cli.interrupt import Interrupted, exit_interrupted, run_interruptibly
 from trayline.cli.line import LineOption, line_handoff
-from trayline.cli.options import EXIT_STORE, DbOption, WideOption, open_db
+from trayline.cli.options import EXIT_STORE, DbOption, RateLimitOption, WideOption, open_db
 from trayline.cli.provision_tables import problems_table, report_table, status_table
 from trayline.cli.tables import print_table
 from trayline.cli.token import TokenFileOption, resolve_token
@@ -182,11 +182,7 @@ def run(
     concurrency: int = typer.Option(
         32, "--concurrency", min=1, max=512, help="Requests in flight at most."
     ),
-    rate_limit: str | None = typer.Option(
-        None,
-        "--rate-limit",
-        help="REQUESTS/SECONDS the cloud allows (default: $TRAYLINE_RATE_LIMIT, else 10000/300).",
-    ),
+    rate_limit: str | None = RateLimitOption,
     skip_invalid: bool = typer.Option(
         False, "--skip-invalid", help="Go on without invalid input lines (they are reported)."
     ),

@@ -30,7 +30,7 @@ from rich.table import Table
 from trayline.cli.console import err, fail, out
 from trayline.cli.countdown import countdown
 from trayline.cli.interrupt import Interrupted, exit_interrupted, run_interruptibly
-from trayline.cli.options import EXIT_STORE, DbOption, open_db
+from trayline.cli.options import EXIT_STORE, DbOption, RateLimitOption, open_db
 from trayline.cli.token import TokenFileOption, resolve_token
 from trayline.core.ids import InvalidIdentifier, ProductRef, parse_sticker
 from trayline.inputs import Expect, InputError, read_inputs
@@ -97,11 +97,7 @@ def activate(
     product: str = typer.Option(..., "--product", help="Product ID or slug."),
     input_file: Path = typer.Option(..., "--input", help="ICCIDs, one per line, or a CSV."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Go on without bad lines."),
-    rate_limit: str | None = typer.Option(
-        None,
-        "--rate-limit",
-        help="REQUESTS/SECONDS the cloud allows (default: $TRAYLINE_RATE_LIMIT, else 10000/300).",
-    ),
+    rate_limit: str | None = RateLimitOption,
     token_file: Path | None = TokenFileOption,
     db: str | None = DbOption,
 ) -> None:
