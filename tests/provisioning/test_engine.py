@@ -6,9 +6,9 @@ import random
 from typing import Any
 
 import pytest
+from cloudkit import OTHER_PRODUCT, PRODUCT, Cloud, make_cloud
+from cloudkit import UNLIMITED as UNLIMITED_LIMIT
 
-from conftest import OTHER_PRODUCT, PRODUCT, Cloud, make_cloud
-from conftest import UNLIMITED as UNLIMITED_LIMIT
 from trayline.inputs import parse_inputs
 from trayline.particle.client import ParticleClient
 from trayline.particle.emulator import EmulatorConfig
@@ -254,8 +254,8 @@ async def test_a_cloud_that_caps_the_page_size_is_still_read_whole(store: Store)
 async def test_a_listing_that_keeps_failing_leaves_devices_for_the_next_run(store: Store) -> None:
     """Listings answering 503 after every retry: no crash; the devices wait; a re-run ends it."""
     import httpx
+    from cloudkit import FAST_RETRY
 
-    from conftest import FAST_RETRY
     from trayline.particle.auth import AccessToken
     from trayline.particle.ratelimit import RateLimiter
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cloudkit import PRODUCT, TOKEN, Cloud, make_cloud
 
-from conftest import PRODUCT, TOKEN, Cloud, make_cloud
 from trayline.particle.emulator import EmulatorConfig, serve_in_background
 
 SLOW = EmulatorConfig(seed=9, latency_ms=20, rate_limit=(100, 1.0))

@@ -15,11 +15,11 @@ from typing import Any
 
 import httpx
 import pytest
+from cloudkit import OTHER_PRODUCT, PRODUCT, TOKEN, Cloud, make_cloud
 from malformed_inputs import MALFORMED_INPUTS, MalformedInput
 from sqlalchemy import MetaData, create_engine, select, text
 from typer.testing import CliRunner
 
-from conftest import OTHER_PRODUCT, PRODUCT, TOKEN, Cloud, make_cloud
 from trayline.cli.app import app
 from trayline.inputs import Expect
 from trayline.particle.emulator import EmulatorConfig, serve_in_background

@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from cloudkit import PRODUCT, TOKEN, make_cloud
 from typer.testing import CliRunner
 
-from conftest import PRODUCT, TOKEN, make_cloud
 from trayline.cli.app import app
 from trayline.particle.auth import AccessToken
 from trayline.particle.emulator import EmulatorConfig, serve_in_background
