@@ -180,10 +180,15 @@ class Tray:
         return list(self._records_bytes()[1])
 
     def record(self, device_id: str) -> DeviceRecord:
+        return self._record(device_id)[0]
+
+    def _record(self, device_id: str) -> tuple[DeviceRecord, bytes]:
+        """The device's record and the ``devices.json`` bytes it came from (one read)."""
         wanted = device_id.strip().lower()
-        for record in self.records():
+        data, records = self._records_bytes()
+        for record in records:
             if record.device_id == wanted:
-                return record
+                return record, data
         raise TrayFileError(f"{self.devices_json}: no device {device_id} in this tray")
 
     def device_ids(self) -> list[str]:
@@ -208,8 +213,12 @@ class Tray:
 
     @contextmanager
     def _locked(self, path: Path) -> Iterator[None]:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a+b") as handle:
+        try:
+            handle = path.open("a+b")
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = path.open("a+b")
+        with handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
                 yield
@@ -269,15 +278,16 @@ class Tray:
             device.state.generation += 1  # what readers' caches key on
             self._write(folder / "state.json", _state_bytes(device.state))
 
-    def _current(self, record: DeviceRecord) -> VirtualDevice:
+    def _current(self, record: DeviceRecord, records: bytes) -> VirtualDevice:
         """The device as its files hold it now; call with the device's lock held.
 
         Reuses the last device seen while the state generation and
-        ``devices.json`` are unchanged, so a console or a probe reading often
-        costs a small file read, not 1 MiB and a module scan.
+        ``devices.json`` (``records``: its bytes, as read for this operation) are
+        unchanged, so a console or a probe reading often costs a small file read,
+        not 1 MiB and a module scan.
         """
         state_raw = self._read_state(record.device_id)
-        key = (int(state_raw.get("generation", 0)), self._records_bytes()[0])
+        key = (int(state_raw.get("generation", 0)), records)
         cached = self._devices.get(record.device_id)
         if cached is not None and cached[0] == key:
             return cached[1]
@@ -311,18 +321,18 @@ class Tray:
         Read-only and possibly shared with later calls: change a device in a
         :meth:`session`.
         """
-        record = self.record(device_id)
+        record, records = self._record(device_id)
         with self._locked(self.device_dir(record.device_id) / "lock"):
-            return self._current(record)
+            return self._current(record, records)
 
     @contextmanager
     def session(self, device_id: str) -> Iterator[VirtualDevice]:
         """Lock the device, load it, yield it, save what changed — even if the caller raised
         a device error after changing flash (a half-done write stays half-done, as on
         hardware). Other processes wait for the lock."""
-        record = self.record(device_id)
+        record, records = self._record(device_id)
         with self._locked(self.device_dir(record.device_id) / "lock"):
-            device = self._current(record).copy()
+            device = self._current(record, records).copy()
             before = _Snapshot.of(device)
             try:
                 yield device
