@@ -555,7 +555,7 @@ def _finish(
 ) -> FlashRecordView:
     done = {(m["function"], m["index"]) for m in report.written}
     modules = [
-        {**p.describe(), "done": (p.describe()["function"], p.entry.index) in done} for p in plan
+        {**d, "done": (d["function"], d["index"]) in done} for d in (p.describe() for p in plan)
     ]
     modules += [{**item, "action": "invalidate", "done": True} for item in report.invalidated]
     return finish_flash(
