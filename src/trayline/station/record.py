@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from trayline.store.db import Store
+from trayline.store.record_fields import firmware_fields
 from trayline.store.units import UnitView, unit_attempts, unit_events
 
 __all__ = ["unit_record", "unit_summary"]
@@ -35,16 +36,6 @@ def unit_summary(unit: UnitView) -> dict[str, Any]:
 
 
 def unit_record(store: Store, unit: UnitView) -> dict[str, Any]:
-    firmware = {
-        role: {
-            "bundle": entry.get("bundle"),
-            "digest": entry.get("digest"),
-            "modules": entry.get("modules", []),
-        }
-        if (entry := unit.firmware.get(role))
-        else None
-        for role in ("test", "production")
-    }
     return {
         **unit_summary(unit),
         "iccid": unit.iccid,
@@ -64,7 +55,7 @@ def unit_record(store: Store, unit: UnitView) -> dict[str, Any]:
             }
             for a in unit_attempts(store, unit.id)
         ],
-        "firmware": firmware,
+        "firmware": firmware_fields(unit.firmware),
         "events": [
             {
                 "at": e.at.isoformat(),

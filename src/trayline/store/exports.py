@@ -21,8 +21,8 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
-from trayline.store.measurement_fields import measurement_fields
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasurement
+from trayline.store.record_fields import firmware_fields, measurement_fields
 
 __all__ = [
     "close_batch",
@@ -99,16 +99,6 @@ def close_batch(store: Store, batch: str, *, since: datetime, until: datetime | 
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def _firmware_digests(firmware: dict[str, Any] | None) -> dict[str, Any]:
-    stored = firmware or {}
-    return {
-        role: {"bundle": entry.get("bundle"), "digest": entry.get("digest")}
-        if (entry := stored.get(role))
-        else None
-        for role in ("test", "production")
-    }
-
-
 def manifest_units(
     store: Store, *, batch: str | None, since: datetime | None
 ) -> list[dict[str, Any]]:
@@ -152,7 +142,7 @@ def manifest_units(
                         if last
                         else [],
                     },
-                    "firmware": _firmware_digests(unit.firmware),
+                    "firmware": firmware_fields(unit.firmware, modules=False),
                 }
             )
         return entries
@@ -198,7 +188,7 @@ def _chunk_details(
 
 
 def _unit_row(unit: Unit, ready_at: Any, outcomes: list[str], parts: list[str]) -> dict[str, Any]:
-    fw = _firmware_digests(unit.firmware)
+    fw = firmware_fields(unit.firmware, modules=False)
     cloud = unit.cloud or {}
     return {
         "serial_number": unit.serial_number,

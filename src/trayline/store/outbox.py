@@ -26,10 +26,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
-from trayline.store.measurement_fields import measurement_fields
 from trayline.store.models.base import utcnow
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt
 from trayline.store.models.outbox import OutboxMessage
+from trayline.store.record_fields import firmware_fields, measurement_fields
 
 __all__ = [
     "FINAL_STATES",
@@ -128,17 +128,6 @@ def unit_snapshot(session: Session, unit: Unit) -> dict[str, Any]:
         select(Part.kind, Part.part_serial).where(Part.unit_id == unit.id).order_by(Part.id)
     ).all()
     attempts = _attempts(session, unit.id)
-    stored_fw = unit.firmware or {}
-    firmware = {
-        role: {
-            "bundle": entry.get("bundle"),
-            "digest": entry.get("digest"),
-            "modules": entry.get("modules", []),
-        }
-        if (entry := stored_fw.get(role))
-        else None
-        for role in ("test", "production")
-    }
     return {
         "serial_number": unit.serial_number,
         "device_id": unit.device_id,
@@ -153,7 +142,7 @@ def unit_snapshot(session: Session, unit: Unit) -> dict[str, Any]:
         "imei": unit.imei,
         "expected_device_id": unit.expected_device_id,
         "parts": [{"name": kind, "serial": serial or ""} for kind, serial in parts],
-        "firmware": firmware,
+        "firmware": firmware_fields(unit.firmware),
         "events": _events(session, unit.id),
         "cloud": dict(unit.cloud) if unit.cloud else None,
         "created_at": unit.created_at.isoformat(),

@@ -17,8 +17,8 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
-from trayline.store.measurement_fields import measurement_fields
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt
+from trayline.store.record_fields import measurement_fields
 
 __all__ = [
     "AttemptView",
