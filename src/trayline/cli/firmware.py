@@ -96,6 +96,15 @@ def inspect_command(
         raise typer.Exit(EXIT_FIRMWARE)
 
 
+def _stored_bundle(db: str | None, name: str) -> BundleInfo:
+    """The bundle named ``name`` in the store, or its one-line error (exit 2)."""
+    with open_db(db) as store:
+        try:
+            return get_bundle(store, name)
+        except BundleError as exc:
+            fail(str(exc))
+
+
 def _print_bundle(info: BundleInfo, *, wide: bool = False) -> None:
     out.print(f"[bold]{info.name}[/bold]")
     out.print(
@@ -200,11 +209,7 @@ def bundle_show(
 
     Example: trayline firmware bundle show prod-6.1.1
     """
-    with open_db(db) as store:
-        try:
-            info = get_bundle(store, name)
-        except BundleError as exc:
-            fail(str(exc))
+    info = _stored_bundle(db, name)
     if as_json:
         typer.echo(json.dumps(info.to_dict(), indent=2))
         return
@@ -306,11 +311,7 @@ def diff_command(
         ]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         fail(f"{device}: not a list of reported modules ({exc})")
-    with open_db(db) as store:
-        try:
-            info = get_bundle(store, bundle)
-        except BundleError as exc:
-            fail(str(exc))
+    info = _stored_bundle(db, bundle)
     todo = modules_to_write(info.entries, reported)
     if as_json:
         rows = [{**t.entry.to_dict(), "reason": t.reason} for t in todo]
