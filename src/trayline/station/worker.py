@@ -334,7 +334,9 @@ class _Unit:
             self.advance(to, "ready to provision")
 
     def test(self, prog: Programmer, device_id: str) -> None:
-        number = open_attempt(self.work.store, self.view.id, self.ctx)
+        # Opened with the status before it (in the view that transaction returned), or
+        # continued/opened here after a resume.
+        number = self.view.running_attempt or open_attempt(self.work.store, self.view.id, self.ctx)
         request = TestRequest(
             self.view.serial_number,
             device_id,

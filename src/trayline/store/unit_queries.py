@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Integer, String, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
@@ -56,6 +56,8 @@ class UnitView:
     open_attempt: bool
     created_at: datetime
     updated_at: datetime
+    running_attempt: int | None = None
+    """The number of the attempt in progress (``open_attempt``), when there is one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +83,27 @@ class EventView:
 
 
 def unit_view(session: Session, row: Unit) -> UnitView:
-    parts = session.execute(
-        select(Part.kind, Part.part_serial).where(Part.unit_id == row.id).order_by(Part.id)
-    ).all()
-    attempts = (
-        session.execute(select(UnitAttempt.outcome).where(UnitAttempt.unit_id == row.id))
-        .scalars()
-        .all()
+    # Parts and attempts in one round trip (a view is built after every step of a unit).
+    parts_q = select(
+        literal_column("0", Integer).label("what"),
+        Part.id,
+        Part.kind,
+        Part.part_serial,
+        literal_column("0", Integer).label("n"),
+    ).where(Part.unit_id == row.id)
+    attempts_q = select(
+        literal_column("1", Integer).label("what"),
+        UnitAttempt.id,
+        literal_column("NULL", String).label("kind"),
+        UnitAttempt.outcome,
+        UnitAttempt.number,
+    ).where(UnitAttempt.unit_id == row.id)
+    rows: list[Any] = list(
+        session.execute(union_all(parts_q, attempts_q).order_by("what", "id")).all()
     )
+    parts = [(kind, serial) for what, _id, kind, serial, _n in rows if what == 0]
+    attempts = {number: outcome for what, _id, _k, outcome, number in rows if what == 1}
+    running = [number for number, outcome in attempts.items() if outcome == "running"]
     return UnitView(
         id=row.id,
         serial_number=row.serial_number,
@@ -107,9 +122,10 @@ def unit_view(session: Session, row: Unit) -> UnitView:
         lease_until=row.lease_until,
         parts=tuple((k, s or "") for k, s in parts),
         attempts=len(attempts),
-        open_attempt="running" in attempts,
+        open_attempt=bool(running),
         created_at=row.created_at,
         updated_at=row.updated_at,
+        running_attempt=running[0] if running else None,
     )
 
 
