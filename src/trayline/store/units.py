@@ -350,7 +350,8 @@ def _apply(
         row.slot = ctx.slot
     for name, value in (fields or {}).items():
         setattr(row, name, value)
-    session.flush()
+    # No flush here: a chain of transitions (verified → setup done → ready) is one UPDATE of
+    # the unit at commit, and its events are inserted in order (autoflush before any read).
     _event(session, row, ctx, status, detail, data)
     # Outbox hook (issue 12): a final state (ready/failed) and its message to the
     # customer's system are written in this one transaction; a no-op otherwise.
