@@ -41,9 +41,14 @@ test: lint typecheck pytest
 demo: $(STAMP)
 	$(BIN)/trayline demo
 
+# Each prints its figures against a baseline measured in the same run (see each script's docstring).
 bench: $(STAMP)
 	$(BIN)/python benchmarks/provision.py
 	$(BIN)/python benchmarks/firmware.py
+	$(BIN)/python benchmarks/devices.py
+	$(BIN)/python benchmarks/usb_flash.py
+	$(BIN)/python benchmarks/station.py
+	$(BIN)/python benchmarks/web.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
