@@ -309,17 +309,48 @@ class _Prepared:
 
 _prepared: dict[tuple[str, str, str, str], _Prepared] = {}
 _prepared_lock = threading.Lock()
+_hashed: dict[Path, tuple[int, int, int, int]] = {}
+"""Stored file → its (inode, size, mtime, ctime) when it last hashed to its manifest SHA."""
+
+RACY_NS = 2_000_000_000
+"""Any write moves a file's ctime to *now* (no tool sets it back), so a file whose stat is
+unchanged since it hashed right holds those bytes — unless the write fell in the hash's
+timestamp tick: a file changed less than this before its hash is hashed again (git's rule)."""
+
+
+def _changed(path: Path, sha256: str) -> str | None:
+    """``None`` when the stored file still holds what the manifest says; else what it holds."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    mark = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    with _prepared_lock:
+        if _hashed.get(path) == mark:
+            return None
+    hashed_at = time.time_ns()
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    if digest != sha256:
+        return digest
+    if hashed_at - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS:
+        with _prepared_lock:
+            _hashed[path] = mark
+    return None
 
 
 def _prepare(store: Store, name: str) -> tuple[BundleInfo, dict[int, bytes]]:
-    """The bundle's manifest and flash images, its files re-hashed at every use.
+    """The bundle's manifest and flash images, its files checked at every use.
 
     The first use in a process loads the bundle fully (:func:`load_bundle`:
     every file hashed and parsed). A bundle never changes once created, so
     later uses of the same manifest (same database, file store, name and digest) — a
-    station flashing hundreds of units — keep the images and only re-hash the
-    stored files: a file changed on disk is still refused before the device
-    is touched.
+    station flashing hundreds of units — keep the images and only check the
+    stored files: each is re-hashed unless its inode, size and times are those
+    it had when it last hashed right (:func:`_changed`). A file changed on disk
+    is still refused before the device is touched.
     """
     digest = bundles.bundle_digest(store, name)
     if digest is None:
@@ -336,11 +367,8 @@ def _prepare(store: Store, name: str) -> tuple[BundleInfo, dict[int, bytes]]:
             _prepared[key] = cached
         return cached.info, cached.images
     for entry, path in zip(cached.info.entries, cached.paths, strict=True):
-        try:
-            digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError as exc:
-            digest = f"unreadable ({exc.strerror})"
-        if digest != entry.file_sha256:
+        digest = _changed(path, entry.file_sha256)
+        if digest is not None:
             with _prepared_lock:
                 _prepared.pop(key, None)
             raise BundleError(
