@@ -51,6 +51,7 @@ from trayline.store.units import (
     finish_attempt,
     identify,
     identify_in,
+    lease_by_serial,
     open_attempt,
     release_lease,
     take_lease,
@@ -410,10 +411,8 @@ def _fail(unit: _Unit, reason: str) -> None:
 
 def work_unit(work: UnitWork, slot: SlotSpec, serial: str) -> UnitView | None:
     """Run one unit to ready or failed in ``slot``; None when another process holds it."""
-    view = unit_by_serial(work.store, serial)
+    view = lease_by_serial(work.store, serial, work.owner, ttl=LEASE_TTL, abandoned=abandoned)
     if view is None:
-        return None
-    if not take_lease(work.store, view.id, work.owner, ttl=LEASE_TTL, abandoned=abandoned):
         return None
     unit = _Unit(work, slot, view)
     try:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -64,6 +64,7 @@ __all__ = [
     "for_threads",
     "identify",
     "identify_in",
+    "lease_by_serial",
     "link_part",
     "list_units",
     "open_attempt",
@@ -312,6 +313,42 @@ def take_lease(
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+
+def lease_by_serial(
+    store: Store,
+    serial: str,
+    owner: str,
+    *,
+    ttl: timedelta,
+    abandoned: Callable[[str], bool] = lambda _owner: False,
+) -> UnitView | None:
+    """The unit ``serial`` with its lease taken (:func:`take_lease`'s rules), in one
+    transaction; ``None`` when there is no such unit or another owner holds it."""
+    now = utcnow()
+    with _writing(store) as session:
+        row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
+        if row is None:
+            return None
+        held_by, until = row.lease_owner, row.lease_until
+        free = (
+            held_by is None
+            or held_by == owner
+            or (until is not None and until < now)
+            or abandoned(held_by)
+        )
+        if not free:
+            return None
+        cond = Unit.lease_owner.is_(None) if held_by is None else Unit.lease_owner == held_by
+        result = session.execute(
+            update(Unit)
+            .where(Unit.id == row.id, cond)
+            .values(lease_owner=owner, lease_until=now + ttl)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+        return replace(unit_view(session, row), lease_owner=owner, lease_until=now + ttl)
 
 
 def release_lease(store: Store, unit_id: int, owner: str) -> None:
