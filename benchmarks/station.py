@@ -199,9 +199,11 @@ def _memory_scans(units: int) -> list[str]:
     return [s for n in range(units) for s in (_serial(n), f"BAT-{n:08d}", f"ENC-{n:08d}")]
 
 
-def own_time(folder: Path, units: int, *, durable: bool = True) -> tuple[float, float, float]:
+def own_time(
+    folder: Path, units: int, *, durable: bool = True
+) -> tuple[float, float, float, float]:
     """Slot time and process CPU time per unit on zero-time boards (scans done first), and
-    commits per unit.
+    commits and SQL statements per unit.
 
     ``durable=False`` turns SQLite's fsync off for this run only, to split the
     figure into CPU and the disk's flush latency.
@@ -211,8 +213,13 @@ def own_time(folder: Path, units: int, *, durable: bool = True) -> tuple[float, 
     (folder / label).mkdir(parents=True)
     line = _prepare(folder / label, db, 1)
     store = open_store(db)
-    commits = [0]
+    commits, statements = [0], [0]
     event.listen(store.engine, "commit", lambda _conn: commits.__setitem__(0, commits[0] + 1))
+    event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda *_args: statements.__setitem__(0, statements[0] + 1),
+    )
     if not durable:
         event.listen(
             store.engine,
@@ -223,7 +230,7 @@ def own_time(folder: Path, units: int, *, durable: bool = True) -> tuple[float, 
     runner = _memory_runner(store, line, units)
     for scan in _memory_scans(units):
         runner.scan(scan)
-    commits[0] = 0
+    commits[0] = statements[0] = 0
     started, cpu = time.perf_counter(), time.process_time()
     runner.start()
     runner.wait_idle()
@@ -232,7 +239,7 @@ def own_time(folder: Path, units: int, *, durable: bool = True) -> tuple[float, 
     summary = runner.summary()
     store.dispose()
     assert summary["by_status"] == {"ready": units}, summary
-    return elapsed / units, cpu / units, commits[0] / units
+    return elapsed / units, cpu / units, commits[0] / units, statements[0] / units
 
 
 def commit_latency(folder: Path) -> float:
@@ -325,15 +332,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="trayline-bench-") as tmp:
         folder = Path(tmp)
         print("1. trayline's own time per unit (zero-time boards, 1 slot, SQLite; target 20 ms)")
-        own, cpu, commits = own_time(folder, own_units)
-        nosync, _, _ = own_time(folder, own_units, durable=False)
+        own, cpu, commits, statements = own_time(folder, own_units)
+        nosync, _, _, _ = own_time(folder, own_units, durable=False)
         flush = commit_latency(folder)
         print(
             f"  {own * 1000:.1f} ms per unit (wall, slot only) over {own_units} units, "
             f"synchronous=FULL; {cpu * 1000:.1f} ms of process CPU per unit"
         )
         print(
-            f"  {commits:.1f} commits per unit; this disk flushes a commit in "
+            f"  {commits:.1f} commits and {statements:.0f} SQL statements per unit; this disk "
+            "flushes a commit in "
             f"{flush * 1000:.1f} ms; with fsync off: {nosync * 1000:.1f} ms per unit"
         )
         print(
