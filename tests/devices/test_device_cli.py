@@ -144,6 +144,10 @@ def test_identify_over_the_pty_then_flash_reflash_change_and_read_the_record(
         ("prod-a", "done"),
     ]
     assert history[-1]["role"] == "production" and history[-1]["verified"] is True
+    table = runner.invoke(app, ["device", "records", device])
+    assert table.exit_code == 0, table.output
+    words = " ".join(table.output.split())  # the table wraps its last column at 80 columns
+    assert "retired old 128 KB user part" in words and "user part v8" in words
 
 
 def test_a_flipped_bit_is_caught_and_the_unit_is_not_flashed(bench: Path) -> None:

@@ -316,6 +316,13 @@ def udev_rules() -> None:
     udev_rules_command()
 
 
+def _written_label(module: dict[str, object]) -> str:
+    """A record's module entry in a few words (a retired 128 KB user part has no version)."""
+    if module.get("action") == "invalidate":
+        return f"retired {module.get('what', 'old image')} at {module.get('address')}"
+    return f"{module.get('function')} v{module.get('version')}"
+
+
 @app.command("records")
 def records_command(
     device_id: str = typer.Argument(..., help="The device ID (24 hex characters)."),
@@ -336,7 +343,7 @@ def records_command(
         return
     table = Table("when", "bundle", "role", "status", "bytes", "modules written", box=None)
     for r in records:
-        written = ", ".join(f"{m['function']} v{m['version']}" for m in r.modules if m.get("done"))
+        written = ", ".join(_written_label(m) for m in r.modules if m.get("done"))
         table.add_row(
             r.started_at.strftime("%Y-%m-%d %H:%M"),
             r.bundle_name,
