@@ -19,14 +19,12 @@ Readers get plain frozen dataclasses (:class:`UnitView`), never live ORM rows.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -46,6 +44,7 @@ from trayline.store.unit_queries import (
     unit_ids_in,
     unit_view,
 )
+from trayline.store.unit_sessions import ThreadedStore, for_threads, writing
 
 __all__ = [
     "AttemptView",
@@ -102,73 +101,6 @@ class EventContext:
     operator: str | None = None
 
 
-@contextmanager
-def _writing(store: Store) -> Iterator[Session]:
-    """A session that holds SQLite's write lock from its first statement.
-
-    SQLite's deferred ``BEGIN`` takes the write lock at the first write; a
-    transaction that read first and then writes can fail at once with
-    "database is locked" when another connection wrote in between (no busy
-    wait is possible then). A no-op ``UPDATE`` as the first statement takes the
-    lock up front, waiting on ``busy_timeout`` like any writer. PostgreSQL needs
-    nothing: its row locks and constraints do the work.
-    """
-    if store.engine.dialect.name != "sqlite":
-        with store.session() as session:
-            yield session
-        return
-    with _sqlite_writer(store), store.session() as session:
-        session.execute(text("UPDATE units SET id = id WHERE 0 = 1"))
-        yield session
-
-
-class ThreadedStore(Store):
-    """A store whose sessions take turns, for one process running several slot threads on SQLite.
-
-    Every session (any repository's: units, flash records, bundles) holds one
-    re-entrant lock per engine while it is open. SQLite has one writer anyway;
-    without this, threads that collide wait in SQLite's busy handler, which
-    sleeps 1, 2, 5 … 100 ms at a time — far longer than the write. Sessions are
-    short and never wait on another thread, so the turn is soon.
-    """
-
-    @contextmanager
-    def session(self) -> Iterator[Session]:
-        with _turns(self), super().session() as session:
-            yield session
-
-
-def for_threads(store: Store) -> Store:
-    """``store`` as a :class:`ThreadedStore` when it is SQLite; PostgreSQL is returned as is."""
-    if store.engine.dialect.name != "sqlite" or isinstance(store, ThreadedStore):
-        return store
-    return ThreadedStore(store.engine, store.url)
-
-
-_TURNS: dict[int, threading.RLock] = {}
-
-
-def _turns(store: Store) -> threading.RLock:
-    with _WRITERS_GUARD:
-        return _TURNS.setdefault(id(store.engine), threading.RLock())
-
-
-_WRITERS: dict[int, threading.Lock] = {}
-_WRITERS_GUARD = threading.Lock()
-
-
-def _sqlite_writer(store: Store) -> threading.Lock:
-    """One lock per engine: a station's slot threads queue for SQLite's single writer here.
-
-    SQLite's own busy handler waits by sleeping (1, 2, 5 … 100 ms), so threads
-    that collide on the write lock lose far more time than the write takes; a
-    Python lock wakes the next writer the moment the last one commits. Other
-    processes still meet at SQLite's lock, with ``busy_timeout``.
-    """
-    with _WRITERS_GUARD:
-        return _WRITERS.setdefault(id(store.engine), threading.Lock())
-
-
 def _event(
     session: Session,
     unit: Unit,
@@ -204,7 +136,7 @@ def register_unit(
     """The unit for ``serial``, created in status ``scanned`` if new; returns (unit, created)."""
     for _ in range(2):
         try:
-            with _writing(store) as session:
+            with writing(store) as session:
                 row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
                 if row is not None:
                     return unit_view(session, row), False
@@ -241,7 +173,7 @@ def link_part(
 ) -> bool:
     """Link a part; False when this unit already has it, :class:`PartTaken` when another does."""
     try:
-        with _writing(store) as session:
+        with writing(store) as session:
             unit = session.get(Unit, unit_id)
             if unit is None:
                 raise LookupError(f"no unit {unit_id}")
@@ -290,7 +222,7 @@ def take_lease(
     both get it.
     """
     now = utcnow()
-    with _writing(store) as session:
+    with writing(store) as session:
         current = session.execute(
             select(Unit.lease_owner, Unit.lease_until).where(Unit.id == unit_id)
         ).first()
@@ -326,7 +258,7 @@ def lease_by_serial(
     """The unit ``serial`` with its lease taken (:func:`take_lease`'s rules), in one
     transaction; ``None`` when there is no such unit or another owner holds it."""
     now = utcnow()
-    with _writing(store) as session:
+    with writing(store) as session:
         row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
         if row is None:
             return None
@@ -352,7 +284,7 @@ def lease_by_serial(
 
 
 def release_lease(store: Store, unit_id: int, owner: str) -> None:
-    with _writing(store) as session:
+    with writing(store) as session:
         session.execute(
             update(Unit)
             .where(Unit.id == unit_id, Unit.lease_owner == owner)
@@ -418,7 +350,7 @@ def advance(
     flush, not one each. With ``owner`` the update only happens while that
     owner holds the lease; otherwise :class:`LeaseLost`.
     """
-    with _writing(store) as session:
+    with writing(store) as session:
         return advance_in(
             session,
             unit_id,
@@ -480,7 +412,7 @@ def add_event(
     data: Mapping[str, Any] | None = None,
 ) -> None:
     """An event that changes no status (an intent, a refusal, an operator note)."""
-    with _writing(store) as session:
+    with writing(store) as session:
         row = session.get(Unit, unit_id)
         if row is None:
             raise LookupError(f"no unit {unit_id}")
@@ -517,7 +449,7 @@ def open_attempt(store: Store, unit_id: int, ctx: EventContext) -> int:
         running = _running_attempt(session, unit_id)
     if running is not None:
         return running
-    with _writing(store) as session:
+    with writing(store) as session:
         return _new_attempt(session, unit_id, ctx)
 
 
@@ -538,7 +470,7 @@ def finish_attempt(
     ``transition`` (status, detail, reason) moves the unit in the same
     transaction (tested, or failed with the test's reason).
     """
-    with _writing(store) as session:
+    with writing(store) as session:
         row = session.scalars(
             select(UnitAttempt).where(UnitAttempt.unit_id == unit_id, UnitAttempt.number == number)
         ).one()
@@ -572,7 +504,7 @@ def finish_attempt(
 
 def set_cloud(store: Store, unit_id: int, cloud: Mapping[str, Any], *, ctx: EventContext) -> None:
     """Record what provisioning learned (product, group, name, state) on the unit."""
-    with _writing(store) as session:
+    with writing(store) as session:
         row = session.get(Unit, unit_id)
         if row is None:
             raise LookupError(f"no unit {unit_id}")
@@ -615,7 +547,7 @@ def identify_in(session: Session, unit_id: int, device_id: str, *, ctx: EventCon
 def identify(store: Store, unit_id: int, device_id: str, *, ctx: EventContext) -> None:
     """Record the device ID read from silicon on the unit (once; a repeat is a no-op)."""
     try:
-        with _writing(store) as session:
+        with writing(store) as session:
             row = session.get(Unit, unit_id)
             if row is None:
                 raise LookupError(f"no unit {unit_id}")
