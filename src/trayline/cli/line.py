@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from trayline import settings
 from trayline.cli.console import fail, out
 from trayline.cli.options import open_db
 from trayline.core.ids import InvalidIdentifier, ProductRef
@@ -25,13 +26,23 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
+
+def _line_file(value: Path | None) -> Path:
+    """``--config``, else ``TRAYLINE_LINE`` (through trayline.settings), else ./trayline.toml."""
+    if value is not None:
+        return value
+    try:
+        return settings.line_file() or Path("trayline.toml")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 LineOption = typer.Option(
-    Path("trayline.toml"),
+    None,
     "--config",
     "-c",
-    envvar="TRAYLINE_LINE",
-    show_envvar=True,
-    help="The line's configuration file.",
+    callback=_line_file,
+    help="The line's configuration file [env var: TRAYLINE_LINE; default: ./trayline.toml].",
 )
 
 

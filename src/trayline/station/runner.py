@@ -237,7 +237,7 @@ class Runner:
         """The run's figures and every unit of this station, for ``--json`` and the demo."""
         units = list_units(self.work.store, station=self.config.station)
         by_status = Counter(u.status for u in units)
-        reasons = Counter(_reason_class(u.reason) for u in units if u.status == Status.FAILED)
+        reasons = Counter(reason_class(u.reason) for u in units if u.status == Status.FAILED)
         elapsed = time.perf_counter() - self.stats.started
         done = by_status[Status.READY] + by_status[Status.FAILED]
         with self._lock:
@@ -262,7 +262,7 @@ class Runner:
         }
 
 
-def _reason_class(reason: str | None) -> str:
+def reason_class(reason: str | None) -> str:
     """A failure reason with unit-specific IDs and numbers blanked, for "failures by reason"."""
     if not reason:
         return "unknown"

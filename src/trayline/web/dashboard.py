@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 import pygal
 from pygal.style import Style
 
-from trayline.station.runner import _reason_class
+from trayline.station.runner import reason_class
 from trayline.store.dashboard import HourCount, MeasurementSeries
 
 __all__ = [
@@ -143,7 +143,7 @@ def pareto(reasons: Iterable[tuple[str, int]], top: int = 10) -> list[tuple[str,
     with the cumulative share."""
     grouped: dict[str, int] = defaultdict(int)
     for reason, count in reasons:
-        grouped[_reason_class(reason)] += count
+        grouped[reason_class(reason)] += count
     ranked = sorted(grouped.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
     total = sum(grouped.values()) or 1
     out, running = [], 0
