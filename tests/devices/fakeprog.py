@@ -48,9 +48,10 @@ class FakeProgrammer:
     writes: list[tuple[int, int]] = field(default_factory=list)
     resets: int = 0
 
-    @property
-    def probe(self) -> ProbeInfo:
-        return ProbeInfo(self.name, self.device_id)
+    probe: ProbeInfo = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.probe = ProbeInfo(self.name, self.device_id)
 
     def read_device_id(self) -> DeviceId:
         return DeviceId.parse(self.device_id)
