@@ -77,7 +77,8 @@ def test_every_unit_delivered_in_order_through_faults_and_kills(tmp_path: Path) 
             wanted = start + rng.randint(1, 5)
             deadline = time.monotonic() + 30
             while receiver.requests < wanted and proc.poll() is None:
-                assert time.monotonic() < deadline, "the sender made no progress"
+                if time.monotonic() > deadline:  # a hang guard, not a speed check
+                    pytest.fail("the sender made no progress in 30 s")
                 time.sleep(0.005)
             assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
             proc.send_signal(signal.SIGKILL)

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -23,7 +22,6 @@ def test_serve_in_background_speaks_http_and_drops_connections() -> None:
     app.cloud.add_product(1, "p", 13)
     token = app.cloud.add_token("me@x")
     (device,) = app.cloud.make_devices("BRN404", 1)
-    started = time.monotonic()
     with serve(app) as url:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
         headers = {"Authorization": f"Bearer {token}"}
@@ -35,7 +33,6 @@ def test_serve_in_background_speaks_http_and_drops_connections() -> None:
                 http.get("/v1/user")
             app.apply_faults(drop_rate=0.0)
             assert http.get("/v1/user").status_code == 200
-    assert time.monotonic() - started < 5
 
 
 def test_state_file_round_trip_and_atomic_write(tmp_path: Path) -> None:

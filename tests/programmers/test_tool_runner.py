@@ -72,7 +72,6 @@ def test_stderr_and_exit_code_are_kept(tmp_path: Path) -> None:
 def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pidfile = tmp_path / "child.pid"
     exe = _script(tmp_path, f"sleep 60 & echo $! > {pidfile}\necho started\nwait\n")
-    started = time.monotonic()
     with pytest.raises(ToolTimeout) as caught:
         Tool(SPEC, slot="slot 4", executable=exe).run([], timeout=1.5)
     assert "slot 4: Demo tool did not finish within 1.5 s and was killed" in str(caught.value)
@@ -88,7 +87,6 @@ def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
         time.sleep(0.02)
     else:
         pytest.fail(f"child {child} of the timed-out tool is still running")
-    assert time.monotonic() - started < 30  # sanity: did not wait for sleep 60
 
 
 def test_colour_codes_and_spinners_are_stripped() -> None:
