@@ -17,13 +17,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from sqlalchemy import ColumnElement, Text, cast, desc, func, literal, or_, select
 
 from trayline.store.db import Store
 from trayline.store.models.line import Part, Unit, UnitAttempt, UnitMeasurement
 from trayline.store.models.provisioning import ProvisioningDevice, ProvisioningJob
+from trayline.store.reports import DeviceDetail, job_device_details
 
 __all__ = [
     "HourCount",
@@ -285,47 +286,13 @@ def recent_jobs(store: Store, limit: int = 20, job_id: int | None = None) -> lis
         ]
 
 
-class JobDevice(NamedTuple):
-    """One device of a provisioning job with its state per step (for the job page)."""
-
-    line_no: int
-    identifier: str
-    device_id: str | None
-    serial_number: str | None
-    imported: str
-    grouped: str
-    named: str
-    claimed: str
-    verified: str
-    attempts: int
-    failure: str | None
-    last_error: str | None
+JobDevice = DeviceDetail
+"""One device of a provisioning job with its state per step (the report's own row)."""
 
 
 def job_devices(store: Store, job_id: int, limit: int = 500) -> list[JobDevice]:
     """The first ``limit`` devices of job ``job_id`` in input order (failed ones first)."""
-    failed_first = ProvisioningDevice.failure.is_(None)
-    query = (
-        select(
-            ProvisioningDevice.line_no,
-            ProvisioningDevice.identifier,
-            ProvisioningDevice.device_id,
-            ProvisioningDevice.serial_number,
-            ProvisioningDevice.imported,
-            ProvisioningDevice.grouped,
-            ProvisioningDevice.named,
-            ProvisioningDevice.claimed,
-            ProvisioningDevice.verified,
-            ProvisioningDevice.attempts,
-            ProvisioningDevice.failure,
-            ProvisioningDevice.last_error,
-        )
-        .where(ProvisioningDevice.job_id == job_id)
-        .order_by(failed_first, ProvisioningDevice.line_no, ProvisioningDevice.id)
-        .limit(limit)
-    )
-    with store.session() as session:
-        return [JobDevice._make(row) for row in session.execute(query)]
+    return job_device_details(store, job_id, failed_first=True, limit=limit)
 
 
 def _batches(store: Store, unit_id: Any, outcome: Any, where: Sequence[Any], limit: int) -> Any:

@@ -36,8 +36,14 @@ class DeviceDetail(NamedTuple):
     last_error: str | None
 
 
-def job_device_details(store: Store, job_id: int) -> list[DeviceDetail]:
-    """Every device of ``job_id`` in input order (line, then insertion)."""
+def job_device_details(
+    store: Store, job_id: int, *, failed_first: bool = False, limit: int | None = None
+) -> list[DeviceDetail]:
+    """The devices of ``job_id`` in input order (line, then insertion).
+
+    The report takes them all; the web's job page takes the first ``limit``
+    with the failed ones first.
+    """
     query = (
         select(
             ProvisioningDevice.line_no,
@@ -55,7 +61,12 @@ def job_device_details(store: Store, job_id: int) -> list[DeviceDetail]:
             ProvisioningDevice.last_error,
         )
         .where(ProvisioningDevice.job_id == job_id)
-        .order_by(ProvisioningDevice.line_no, ProvisioningDevice.id)
+        .order_by(
+            *([ProvisioningDevice.failure.is_(None)] if failed_first else []),
+            ProvisioningDevice.line_no,
+            ProvisioningDevice.id,
+        )
+        .limit(limit)
     )
     with store.session() as session:
         return [DeviceDetail._make(row) for row in session.execute(query).all()]
