@@ -72,6 +72,7 @@ class Runner:
         self._queue: queue.Queue[str] = queue.Queue()
         self._lock = threading.Lock()
         self._pending: dict[str, str] = {}
+        self._operators: dict[str, str | None] = {}
         self._slots = {s.name: SlotView(s.name, "idle") for s in self.config.slots}
         self._threads: list[threading.Thread] = []
         self.notices: deque[Notice] = deque(maxlen=200)
@@ -105,6 +106,11 @@ class Runner:
                 resumed.append(self._dispatch(unit.serial_number, resumed=True))
         return resumed
 
+    def fresh(self) -> Runner:
+        """A new, unstarted runner over the same work, tray and answers — what a station
+        started again after :meth:`stop` runs (a stopped runner's slot threads are gone)."""
+        return Runner(self.work, tray=self.front.tray, answer=self.front.answer)
+
     def stop(self, timeout: float = 5.0) -> list[str]:
         """Ask every slot to stop after its unit; the names of slots still busy at ``timeout``."""
         for _ in self._threads:
@@ -127,8 +133,14 @@ class Runner:
 
     # -- scanning -----------------------------------------------------------------------
 
-    def scan(self, line: str) -> Notice | None:
-        """Handle one scanned line; the notice is also kept for the screen."""
+    def scan(self, line: str, operator: str | None = None) -> Notice | None:
+        """Handle one scanned line; the notice is also kept for the screen.
+
+        ``operator`` (the web page's signed-in user) is stamped on the events this scan writes
+        and on those the slots write for a unit it sends them; None keeps the last one (the
+        ``--operator`` of ``trayline station run``)."""
+        if operator is not None and self.front.ctx.operator != operator:
+            self.front.ctx = replace(self.front.ctx, operator=operator)
         try:
             notice = self.front.scan(line)
         except Exception as exc:  # a store hiccup must not end the operator's session
@@ -151,6 +163,7 @@ class Runner:
             if serial in self._pending:
                 return Notice("warn", f"{serial} is already {self._pending[serial]}", serial)
             self._pending[serial] = "waiting for a free slot"
+            self._operators[serial] = self.front.ctx.operator
             free = [s.name for s in self._slots.values() if s.state != "working"]
         self._queue.put(serial)
         verb = "resumed from its last recorded step" if resumed else "ready for testing"
@@ -182,8 +195,12 @@ class Runner:
                     spec.name, "working", serial, "starting", None, began
                 )
                 self._pending[serial] = f"on slot {spec.name}"
+                operator = self._operators.pop(serial, self.work.operator)
+            work = self.work
+            if operator != work.operator:  # the unit's events name who scanned it in
+                work = replace(work, operator=operator)
             try:
-                view = work_unit(self.work, spec, serial)
+                view = work_unit(work, spec, serial)
             except Exception as exc:  # the slot must survive anything one unit does
                 view = None
                 self._finish(
