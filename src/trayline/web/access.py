@@ -20,14 +20,21 @@ it needs (:func:`require`).
 **Local mode**: ``trayline serve`` on loopback with no user yet lets the people
 at this machine in as ``admin`` (a banner says so), like a laptop tool; the
 first user added ends it. Listening on any other address needs users.
+
+**Failed sign-ins** are counted per user name and per client address in this
+process's memory (:class:`SignInLimit`): past the limit the login answers 429
+without checking the password, until the oldest failure leaves the window.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import secrets
+import threading
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -37,6 +44,7 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from trayline.store.db import Store
+from trayline.store.units import for_threads
 from trayline.store.users import ROLES, UserView, count_users, find_user, user_for_token
 
 __all__ = [
@@ -46,8 +54,10 @@ __all__ = [
     "Forbidden",
     "NeedLogin",
     "Principal",
+    "SignInLimit",
     "check_csrf",
     "check_password",
+    "client_address",
     "csrf_token",
     "hash_password",
     "new_token",
@@ -132,7 +142,8 @@ def principal(request: Request) -> Principal | None:
         token = header[7:].strip()
         if not token.startswith(TOKEN_PREFIX):
             return None
-        user = user_for_token(_store(request), token_digest(token))
+        # the lookup also writes last_used_at: on SQLite it takes turns with the slot threads
+        user = user_for_token(for_threads(_store(request)), token_digest(token))
         return Principal(user.name, user.role, "token") if user else None
     name = request.session.get("user")
     if not isinstance(name, str):
@@ -189,3 +200,83 @@ def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
 
     dependency.__name__ = f"require_{role}"
     return dependency
+
+
+def client_address(request: Request) -> str:
+    """The peer's address as the server sees it (a reverse proxy's own, behind one)."""
+    return request.client.host if request.client else ""
+
+
+class SignInLimit:
+    """Failed sign-ins per user name and per client address, held in this process's memory.
+
+    After ``per_name`` failures for one name (any case) within ``window_s`` seconds, or
+    ``per_address`` failures from one address, :meth:`wait` says how long until the oldest
+    of them leaves the window; until then the login is refused without checking the
+    password. A successful sign-in clears its own name's count only — never another
+    name's, nor the address's. ``clock`` is injectable for tests (monotonic seconds).
+    """
+
+    MAX_KEYS = 10_000
+
+    def __init__(
+        self,
+        *,
+        per_name: int = 5,
+        per_address: int = 20,
+        window_s: float = 300.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limits = {"name": per_name, "address": per_address}
+        self.window_s = window_s
+        self._clock = clock
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _keys(name: str, address: str) -> tuple[tuple[str, str], tuple[str, str]]:
+        return ("name", name.casefold()), ("address", address)
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        times = self._failures.get(key)
+        if times is None:
+            return deque()
+        while times and times[0] <= now - self.window_s:
+            times.popleft()
+        if not times:
+            del self._failures[key]
+        return times
+
+    def wait(self, name: str, address: str) -> int:
+        """Whole seconds until ``name`` may try again from ``address``; 0: now."""
+        now = self._clock()
+        longest = 0.0
+        with self._lock:
+            for key in self._keys(name, address):
+                times, limit = self._recent(key, now), self.limits[key[0]]
+                if len(times) >= limit:
+                    longest = max(longest, times[-limit] + self.window_s - now)
+        return math.ceil(longest)
+
+    def failed(self, name: str, address: str) -> None:
+        now = self._clock()
+        with self._lock:
+            for key in self._keys(name, address):
+                times = self._failures.setdefault(key, deque(maxlen=self.limits[key[0]]))
+                times.append(now)
+            if len(self._failures) > self.MAX_KEYS:
+                self._forget(now)
+
+    def succeeded(self, name: str, address: str) -> None:
+        with self._lock:
+            self._failures.pop(self._keys(name, address)[0], None)
+
+    def _forget(self, now: float) -> None:
+        """Bound the memory: drop expired counts, then the stalest, down to 90 % of the cap."""
+        for key in list(self._failures):
+            self._recent(key, now)
+        extra = len(self._failures) - self.MAX_KEYS * 9 // 10
+        if extra > 0:
+            stalest = sorted(self._failures, key=lambda k: self._failures[k][-1])[:extra]
+            for key in stalest:
+                del self._failures[key]

@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from trayline import __version__
 from trayline.store.db import Store
-from trayline.web.access import Forbidden, NeedLogin
+from trayline.web.access import Forbidden, NeedLogin, SignInLimit
 from trayline.web.render import STATIC, page
 from trayline.web.routes import admin, api, auth, exports, pages, station
 from trayline.web.stations import StationHub
@@ -90,10 +90,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def create_app(
-    store: Store, *, secret: str, hub: StationHub | None = None, open_local: bool = False
+    store: Store,
+    *,
+    secret: str,
+    hub: StationHub | None = None,
+    open_local: bool = False,
+    signin_limit: SignInLimit | None = None,
 ) -> FastAPI:
     """The app over ``store``; ``hub`` holds the stations this process drives (started with
-    the app, stopped with it); ``open_local`` is local mode (loopback, no users yet)."""
+    the app, stopped with it); ``open_local`` is local mode (loopback, no users yet);
+    ``signin_limit`` counts failed sign-ins (default: 5 per name, 20 per address, 5 min)."""
     stations = hub if hub is not None else StationHub()
 
     @asynccontextmanager
@@ -116,6 +122,7 @@ def create_app(
     app.state.store = store
     app.state.hub = stations
     app.state.open_local = open_local
+    app.state.signin_limit = signin_limit if signin_limit is not None else SignInLimit()
     app.add_middleware(
         SessionMiddleware,
         secret_key=secret,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from trayline.station.front import Notice
@@ -41,8 +41,7 @@ class StationHandle:
             if self.started:
                 return
             if self._stopped:
-                old = self.runner
-                self.runner = Runner(old.work, tray=old.front.tray, answer=self.prompts.answer)
+                self.runner = self.runner.fresh()
             self.runner.start()
             self.started = True
 
@@ -58,14 +57,11 @@ class StationHandle:
         """One scanned line (sticker, part, RETEST, YES/NO), exactly as the terminal gives it.
 
         The scan front expects one input thread; web requests arrive on several, so scans
-        are taken one at a time. ``operator`` (the logged-in user) is stamped on the events
-        the scan writes.
+        are taken one at a time. ``operator`` (the signed-in user) is stamped on the events
+        the scan writes and on those the slots write for the unit it sends them.
         """
         with self._scanning:
-            front = self.runner.front
-            if operator is not None and front.ctx.operator != operator:
-                front.ctx = replace(front.ctx, operator=operator)
-            return self.runner.scan(text.strip())
+            return self.runner.scan(text.strip(), operator=operator)
 
     def answer(self, yes: bool) -> bool:
         """The YES/NO button: True when a waiting question took the answer."""

@@ -1,4 +1,8 @@
-"""Logging in and out: a form with a CSRF token, a signed session cookie, nothing else stored."""
+"""Logging in and out: a form with a CSRF token, a signed session cookie, nothing else stored.
+
+Failed sign-ins are counted (:class:`~trayline.web.access.SignInLimit`); past the limit the
+form answers 429 "too many failed sign-ins; try again in N s" and the password is not checked.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from trayline.web.access import check_csrf, check_password, principal
+from trayline.web.access import SignInLimit, check_csrf, check_password, client_address, principal
 from trayline.web.render import page
 
 router = APIRouter(include_in_schema=False)
@@ -36,12 +40,22 @@ async def login(
     next: str = Form("/"),
 ) -> Response:
     await check_csrf(request)
+    name, address = name.strip(), client_address(request)
+    limit: SignInLimit = request.app.state.signin_limit
+    wait = limit.wait(name, address)
+    if wait:  # refused before argon2 runs: guessing costs the guesser time, not the server
+        error = f"too many failed sign-ins; try again in {wait} s"
+        reply = page(request, "login.html", 429, next=_safe_next(next), error=error)
+        reply.headers["retry-after"] = str(wait)
+        return reply
     store = request.app.state.store
-    user = await run_in_threadpool(check_password, store, name.strip(), password)  # argon2: slow
+    user = await run_in_threadpool(check_password, store, name, password)  # argon2: slow
     if user is None:
+        limit.failed(name, address)
         return page(
             request, "login.html", 401, next=_safe_next(next), error="wrong name or password"
         )
+    limit.succeeded(name, address)
     request.session.clear()
     request.session["user"] = user.name
     request.session["csrf"] = secrets.token_urlsafe(24)
