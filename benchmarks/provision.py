@@ -36,7 +36,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
+import httpx2
 
 from trayline.inputs import parse_inputs
 from trayline.particle.auth import AccessToken
@@ -81,7 +81,7 @@ class StepClock:
 
 
 def counters(url: str) -> dict[str, object]:
-    return httpx.get(f"{url}/_emulator/state").json()["counters"]  # type: ignore[no-any-return]
+    return httpx2.get(f"{url}/_emulator/state").json()["counters"]  # type: ignore[no-any-return]
 
 
 def run_trayline(n: int, latency: float, limit: RateLimit, concurrency: int) -> dict[str, float]:
@@ -149,7 +149,7 @@ class CloudProcess:
         assert self.process.stdout is not None
         first = self.process.stdout.readline().strip()
         self.url = first.rsplit(" ", 1)[-1]
-        admin = httpx.Client(base_url=self.url, timeout=120)
+        admin = httpx2.Client(base_url=self.url, timeout=120)
         admin.post("/_emulator/products", json={"id": PRODUCT, "slug": "bench", "platform_id": 13})
         self.token = admin.post("/_emulator/tokens", json={"username": "bench@example.com"}).json()[
             "token"
@@ -226,24 +226,24 @@ def run_baseline(n: int, latency: float, limit: RateLimit) -> dict[str, float]:
     )
     headers = {"Authorization": f"Bearer {token}"}
     with serve_in_background(app) as url:
-        httpx.post(f"{url}/v1/products/{PRODUCT}/groups", data={"name": "bench"}, headers=headers)
+        httpx2.post(f"{url}/v1/products/{PRODUCT}/groups", data={"name": "bench"}, headers=headers)
         started = time.perf_counter()
         for device in made:
-            # Each httpx.post() call opens and closes its own connection, like curl.
-            httpx.post(
+            # Each httpx2.post() call opens and closes its own connection, like curl.
+            httpx2.post(
                 f"{url}/v1/products/{PRODUCT}/devices", data={"id": device.id}, headers=headers
             )
-            httpx.put(
+            httpx2.put(
                 f"{url}/v1/products/{PRODUCT}/devices",
                 json={"action": "groups", "devices": [device.id], "metadata": {"add": ["bench"]}},
                 headers=headers,
             )
-            httpx.put(
+            httpx2.put(
                 f"{url}/v1/products/{PRODUCT}/devices/{device.id}",
                 data={"name": device.serial_number},
                 headers=headers,
             )
-            httpx.post(f"{url}/v1/devices", data={"id": device.id}, headers=headers)
+            httpx2.post(f"{url}/v1/devices", data={"id": device.id}, headers=headers)
         wall = time.perf_counter() - started
         seen = counters(url)
     by_status = seen["by_status"]

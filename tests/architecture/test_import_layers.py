@@ -88,7 +88,9 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
 FORBIDDEN_LIBRARIES: dict[Layer, frozenset[str]] = {
     Layer.SERVICE: frozenset({"typer", "rich", "fastapi", "starlette", "jinja2", "click"}),
 }
-HTTP_LIBRARIES = frozenset({"httpx", "requests", "aiohttp", "urllib3", "http", "starlette"})
+HTTP_LIBRARIES = frozenset(
+    {"httpx", "httpx2", "requests", "aiohttp", "urllib3", "http", "starlette"}
+)
 
 
 def layer_of(name: str) -> tuple[str, Layer] | None:
@@ -201,7 +203,7 @@ def test_importing_the_store_loads_no_http_library() -> None:
         "    if '.migrations.' not in info.name + '.':\n"
         "        importlib.import_module(info.name)\n"
         "import trayline.store\n"
-        "loaded = sorted(m for m in ('httpx', 'requests', 'aiohttp', 'urllib3') "
+        "loaded = sorted(m for m in ('httpx', 'httpx2', 'requests', 'aiohttp', 'urllib3') "
         "if m in sys.modules)\n"
         "assert not loaded, loaded\n"
     )

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from browserkit import ARGS, CHROMIUM, SHOTS, free_port
 
@@ -51,9 +51,9 @@ def _wait_up(url: str, proc: subprocess.Popen[str]) -> None:
                 f"trayline serve exited: {proc.stderr.read() if proc.stderr else ''}"
             )
         try:
-            httpx.get(url + "/login", timeout=1)
+            httpx2.get(url + "/login", timeout=1)
             return
-        except httpx.TransportError:
+        except httpx2.TransportError:
             time.sleep(0.2)
     raise AssertionError("trayline serve did not answer")
 

@@ -2,9 +2,9 @@
 
 Three kinds of test live here:
 
-* exact error bodies from spec §0.3's table, served by :class:`httpx.MockTransport`,
+* exact error bodies from spec §0.3's table, served by :class:`httpx2.MockTransport`,
   and scripted retry sequences (status after status, or dropped connections);
-* every client method against the emulator in-process (``httpx.ASGITransport``);
+* every client method against the emulator in-process (``httpx2.ASGITransport``);
 * a smaller session against the emulator over a real socket (``serve_in_background``).
 
 Retry waits never really happen: the client's ``asyncio.sleep`` and the rate
@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 import trayline.particle.client as client_module
@@ -124,11 +124,11 @@ FAST = RetryPolicy(max_attempts=4, base=0.001, cap=0.002, rate_limited_base=0.01
 Step = tuple[int, Any] | tuple[int, Any, dict[str, str]] | Exception
 
 
-def scripted(steps: Sequence[Step]) -> tuple[httpx.MockTransport, list[httpx.Request]]:
+def scripted(steps: Sequence[Step]) -> tuple[httpx2.MockTransport, list[httpx2.Request]]:
     """A transport answering each request with the next step (the last one repeats)."""
-    seen: list[httpx.Request] = []
+    seen: list[httpx2.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         seen.append(request)
         step = steps[min(len(seen), len(steps)) - 1]
         if isinstance(step, Exception):
@@ -136,10 +136,10 @@ def scripted(steps: Sequence[Step]) -> tuple[httpx.MockTransport, list[httpx.Req
         status, body, *rest = step
         headers = rest[0] if rest else {}
         if isinstance(body, bytes):
-            return httpx.Response(status, content=body, headers=headers)
-        return httpx.Response(status, json=body, headers=headers)
+            return httpx2.Response(status, content=body, headers=headers)
+        return httpx2.Response(status, json=body, headers=headers)
 
-    return httpx.MockTransport(handler), seen
+    return httpx2.MockTransport(handler), seen
 
 
 def mock_client(
@@ -148,7 +148,7 @@ def mock_client(
     *,
     retry: RetryPolicy = FAST,
     observers: Sequence[Recorder] = (),
-) -> tuple[ParticleClient, list[httpx.Request], SpyLimiter]:
+) -> tuple[ParticleClient, list[httpx2.Request], SpyLimiter]:
     transport, seen = scripted(steps)
     limiter = SpyLimiter(fake)
     client = ParticleClient(
@@ -362,10 +362,10 @@ async def test_server_errors_retried_then_succeed(fake: FakeTime) -> None:
 @pytest.mark.parametrize(
     "failure",
     [
-        httpx.ConnectError("refused"),
-        httpx.ReadError("reset"),
-        httpx.RemoteProtocolError("Server disconnected without sending a response."),
-        httpx.ReadTimeout("slow"),
+        httpx2.ConnectError("refused"),
+        httpx2.ReadError("reset"),
+        httpx2.RemoteProtocolError("Server disconnected without sending a response."),
+        httpx2.ReadTimeout("slow"),
         ConnectionResetError("dropped"),
     ],
     ids=lambda e: type(e).__name__,
@@ -449,7 +449,7 @@ async def test_max_attempts_for_server_errors(fake: FakeTime) -> None:
 
 
 async def test_max_attempts_for_transport_errors(fake: FakeTime) -> None:
-    client, seen, _ = mock_client([httpx.ConnectError("refused")], fake)
+    client, seen, _ = mock_client([httpx2.ConnectError("refused")], fake)
     async with client:
         with pytest.raises(TransportError) as info:
             await client.list_groups(SLUG)
@@ -501,7 +501,7 @@ def cloud_client(
     return ParticleClient(
         AccessToken(token),
         base_url="http://cloud",
-        transport=httpx.ASGITransport(app),
+        transport=httpx2.ASGITransport(app),
         retry=retry,
         rng=random.Random(5),
         **kw,
@@ -1024,7 +1024,7 @@ async def test_socket_session(app: EmulatorApp, served: str) -> None:
 
 async def test_socket_faults_retried(app: EmulatorApp, served: str) -> None:
     """Dropped connections on a real socket (uvicorn aborts them) and 5xx are retried."""
-    async with httpx.AsyncClient(base_url=served) as admin:
+    async with httpx2.AsyncClient(base_url=served) as admin:
         answer = await admin.post("/_emulator/faults", json={"drop_rate": 0.3, "error_rate": 0.3})
         assert answer.status_code == 200
     (device,) = app.cloud.make_devices("BRN404", 1, product_id=PRODUCT_ID)
@@ -1048,7 +1048,7 @@ async def test_socket_connection_refused(fake: FakeTime) -> None:
 
 
 async def test_socket_429(app: EmulatorApp, served: str) -> None:
-    async with httpx.AsyncClient(base_url=served) as admin:
+    async with httpx2.AsyncClient(base_url=served) as admin:
         await admin.post("/_emulator/faults", json={"rate_limit": "2/30"})
     async with socket_client(served, retry=RetryPolicy(max_attempts=1)) as cloud:
         await cloud.list_groups(SLUG)
@@ -1060,17 +1060,17 @@ async def test_socket_429(app: EmulatorApp, served: str) -> None:
 
 
 async def test_lookup_of_a_malformed_serial_spends_nothing() -> None:
-    sent: list[httpx.Request] = []
+    sent: list[httpx2.Request] = []
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    def handler(request: httpx2.Request) -> httpx2.Response:
         sent.append(request)
-        return httpx.Response(200, json={})
+        return httpx2.Response(200, json={})
 
     budget = MemorySerialBudget()
     client = ParticleClient(
         AccessToken("t" * 40),
         base_url="http://cloud.test",
-        transport=httpx.MockTransport(handler),
+        transport=httpx2.MockTransport(handler),
         serial_budget=budget,
     )
     async with client:
@@ -1109,13 +1109,13 @@ async def test_an_html_answer_is_not_the_api_and_is_not_retried(status: int) -> 
 
     calls = []
 
-    def html(request: httpx.Request) -> httpx.Response:
+    def html(request: httpx2.Request) -> httpx2.Response:
         calls.append(request)
-        return httpx.Response(status, text="<html><body>login</body></html>",
+        return httpx2.Response(status, text="<html><body>login</body></html>",
                               headers={"Content-Type": "text/html"})  # fmt: skip
 
     client = ParticleClient(AccessToken(TOKEN_VALUE), base_url="http://router.test",
-                            transport=httpx.MockTransport(html), retry=FAST)  # fmt: skip
+                            transport=httpx2.MockTransport(html), retry=FAST)  # fmt: skip
     async with client:
         with pytest.raises(NotAnApi) as info:
             await client.whoami()
@@ -1124,12 +1124,12 @@ async def test_an_html_answer_is_not_the_api_and_is_not_retried(status: int) -> 
 
 
 async def test_whoami_names_the_account() -> None:
-    def user(request: httpx.Request) -> httpx.Response:
+    def user(request: httpx2.Request) -> httpx2.Response:
         assert request.url.path == "/v1/user"
-        return httpx.Response(200, json={"username": "maker@example.com"})
+        return httpx2.Response(200, json={"username": "maker@example.com"})
 
     client = ParticleClient(AccessToken(TOKEN_VALUE), base_url="http://cloud.test",
-                            transport=httpx.MockTransport(user))  # fmt: skip
+                            transport=httpx2.MockTransport(user))  # fmt: skip
     async with client:
         assert await client.whoami() == "maker@example.com"
 
@@ -1141,13 +1141,13 @@ async def test_serial_lookup_429_says_when_the_budget_refills_at_once() -> None:
 
     calls = []
 
-    def spent(request: httpx.Request) -> httpx.Response:
+    def spent(request: httpx2.Request) -> httpx2.Response:
         calls.append(request)
-        return httpx.Response(429, json={"error": "Too Many Requests"},
+        return httpx2.Response(429, json={"error": "Too Many Requests"},
                               headers={"Retry-After": "1200"})  # fmt: skip
 
     client = ParticleClient(AccessToken(TOKEN_VALUE), base_url="http://cloud.test",
-                            transport=httpx.MockTransport(spent), retry=FAST)  # fmt: skip
+                            transport=httpx2.MockTransport(spent), retry=FAST)  # fmt: skip
     async with client:
         with pytest.raises(SerialBudgetExhausted) as info:
             await client.lookup_serial("P028AB1234567XY")

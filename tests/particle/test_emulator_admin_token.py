@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from typer.testing import CliRunner, Result
 
@@ -49,8 +49,8 @@ def _one_error_line(done: Result, *needles: str) -> str:
 async def test_with_an_admin_token_every_admin_path_needs_it() -> None:
     app = create_app(EmulatorConfig(admin_token=ADMIN))
     token = app.cloud.add_token("me@x")
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://cloud") as http:
         for method, path in [
             ("GET", "/_emulator/state"),
             ("POST", "/_emulator/tokens"),
@@ -74,8 +74,8 @@ async def test_with_an_admin_token_every_admin_path_needs_it() -> None:
 
 async def test_without_an_admin_token_loopback_admin_stays_open() -> None:
     app = create_app(EmulatorConfig())
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://cloud") as http:
         assert (await http.get("/_emulator/state")).status_code == 200
 
 
@@ -136,8 +136,8 @@ def test_serve_with_an_env_admin_token_guards_admin_and_never_prints_it() -> Non
         hint = proc.stdout.readline()
         assert "$TRAYLINE_CLOUD_ADMIN_TOKEN" in hint and ADMIN not in hint
         url = match.group(1)
-        assert httpx.get(f"{url}/_emulator/state", timeout=5).status_code == 401
-        r = httpx.get(
+        assert httpx2.get(f"{url}/_emulator/state", timeout=5).status_code == 401
+        r = httpx2.get(
             f"{url}/_emulator/state", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=5
         )
         assert r.status_code == 200 and len(r.json()["devices"]) == 2

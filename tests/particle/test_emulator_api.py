@@ -1,4 +1,4 @@
-"""The local cloud's Particle endpoints, in-process through httpx's ASGITransport.
+"""The local cloud's Particle endpoints, in-process through httpx2's ASGITransport.
 
 Each test speaks plain HTTP the way a client would (JSON, form with ``key[]``
 arrays, multipart files) and checks status codes and the exact error shapes of
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 import pytest
 
 from trayline.core.ids import Imei
@@ -24,7 +24,7 @@ SLUG = "line-a"
 @dataclass
 class Cloud:
     app: EmulatorApp
-    http: httpx.AsyncClient
+    http: httpx2.AsyncClient
     token: str
 
     def auth(self, token: str | None = None) -> dict[str, str]:
@@ -44,14 +44,14 @@ def make_cloud(config: EmulatorConfig | None = None) -> tuple[EmulatorApp, str]:
 @pytest.fixture
 async def cloud() -> AsyncIterator[Cloud]:
     app, token = make_cloud()
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://cloud") as http:
         yield Cloud(app, http, token)
 
 
-async def _client(config: EmulatorConfig) -> tuple[Cloud, httpx.AsyncClient]:
+async def _client(config: EmulatorConfig) -> tuple[Cloud, httpx2.AsyncClient]:
     app, token = make_cloud(config)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cloud")
+    http = httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://cloud")
     return Cloud(app, http, token), http
 
 

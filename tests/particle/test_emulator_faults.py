@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import httpx
+import httpx2
 import pytest
 
 from trayline.particle.emulator import EmulatorConfig, create_app, parse_rate_limit
@@ -50,8 +50,8 @@ def test_fault_dice_are_reproducible_with_a_seed() -> None:
     assert {p.error_status for p in plans} - {None} <= {500, 502, 503}  # type: ignore[attr-defined]
 
 
-def _client(app: httpx._transports.asgi._ASGIApp) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://cloud")
+def _client(app: httpx2._transports.asgi._ASGIApp) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(transport=httpx2.ASGITransport(app=app), base_url="http://cloud")
 
 
 async def test_rate_limit_429_with_retry_after_then_recovers() -> None:
@@ -89,7 +89,7 @@ async def test_faults_via_admin_errors_drops_and_latency() -> None:
         assert r.status_code in (500, 502, 503)
         assert r.json()["ok"] is False and r.json()["error"]
         await http.post("/_emulator/faults", json={"error_rate": 0, "drop_rate": 1})
-        with pytest.raises(httpx.TransportError):
+        with pytest.raises(httpx2.TransportError):
             await http.get("/v1/user", headers=headers)
         await http.post("/_emulator/faults", json={"drop_rate": 0, "latency_ms": 30})
         r = await http.get("/v1/user", headers=headers)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_from_bytes
 
-import httpx
+import httpx2
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -176,13 +176,13 @@ def _setup(app: EmulatorApp) -> None:
     app.apply_faults(rate_limit=None, latency_ms=0, jitter_ms=0, error_rate=0, drop_rate=0)
 
 
-async def _send(app: EmulatorApp, request: dict[str, Any]) -> httpx.Response:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+async def _send(app: EmulatorApp, request: dict[str, Any]) -> httpx2.Response:
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://cloud") as http:
         return await http.request(**request)
 
 
-def _assert_shaped(r: httpx.Response, request: dict[str, Any]) -> None:
+def _assert_shaped(r: httpx2.Response, request: dict[str, Any]) -> None:
     assert r.status_code < 500, (r.status_code, r.text, request)
     if r.status_code >= 400:
         body = r.json()

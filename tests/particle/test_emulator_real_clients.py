@@ -25,7 +25,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def cloud_url() -> Iterator[str]:
 
 
 def _admin(url: str, path: str, body: dict[str, object]) -> dict[str, object]:
-    response = httpx.post(f"{url}/_emulator/{path}", json=body, timeout=5)
+    response = httpx2.post(f"{url}/_emulator/{path}", json=body, timeout=5)
     response.raise_for_status()
     result: dict[str, object] = response.json()
     return result
@@ -130,7 +130,7 @@ def test_particle_cli_product_device_add_file(
         assert identifier in out
     assert "Skipped Invalid IDs:" in out and "NOT-A-DEVICE" in out
 
-    state = httpx.get(f"{cloud_url}/_emulator/state", timeout=5).json()
+    state = httpx2.get(f"{cloud_url}/_emulator/state", timeout=5).json()
     assert sorted(d["product_id"] for d in state["devices"]) == [4242, 4242, 4242]
     assert state["counters"]["by_route"] == {"POST /v1/products/{product}/devices": 1}
 

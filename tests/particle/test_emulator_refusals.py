@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from trayline.particle.emulator import EmulatorApp, EmulatorConfig, EmulatorState, create_app
@@ -35,10 +35,10 @@ def app() -> EmulatorApp:
 
 
 @pytest.fixture
-async def http(app: EmulatorApp) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app)
+async def http(app: EmulatorApp) -> AsyncIterator[httpx2.AsyncClient]:
+    transport = httpx2.ASGITransport(app=app)
     headers = {"Authorization": "Bearer " + "t" * 40}
-    async with httpx.AsyncClient(
+    async with httpx2.AsyncClient(
         transport=transport, base_url="http://cloud", headers=headers
     ) as client:
         yield client
@@ -49,14 +49,14 @@ def _device(app: EmulatorApp) -> Device:
     return device
 
 
-async def _assert_refused(r: httpx.Response, status: int = 400, text: str = "") -> None:
+async def _assert_refused(r: httpx2.Response, status: int = 400, text: str = "") -> None:
     assert r.status_code == status, r.text
     body = r.json()
     assert body["ok"] is False and isinstance(body["error"], str), body
     assert text in body["error"]
 
 
-async def _listings_work(http: httpx.AsyncClient) -> dict[str, object]:
+async def _listings_work(http: httpx2.AsyncClient) -> dict[str, object]:
     r = await http.get(f"/v1/products/{PRODUCT}/devices")
     assert r.status_code == 200, r.text
     state = await http.get("/_emulator/state")
@@ -76,7 +76,7 @@ async def _listings_work(http: httpx.AsyncClient) -> dict[str, object]:
     ],
 )
 async def test_bad_text_in_a_json_body_is_400_and_nothing_stored(
-    app: EmulatorApp, http: httpx.AsyncClient, raw: bytes
+    app: EmulatorApp, http: httpx2.AsyncClient, raw: bytes
 ) -> None:
     device = _device(app)
     before = device.to_admin()
@@ -95,7 +95,7 @@ async def test_bad_text_in_a_json_body_is_400_and_nothing_stored(
     ],
 )
 async def test_bad_text_in_a_form_body_is_400(
-    app: EmulatorApp, http: httpx.AsyncClient, content: bytes, headers: dict[str, str]
+    app: EmulatorApp, http: httpx2.AsyncClient, content: bytes, headers: dict[str, str]
 ) -> None:
     r = await http.post(f"/v1/products/{PRODUCT}/groups", content=content, headers=headers)
     await _assert_refused(r, text="UTF-8")
@@ -103,7 +103,7 @@ async def test_bad_text_in_a_form_body_is_400(
 
 
 async def test_bad_utf8_in_an_uploaded_file_imports_nothing(
-    app: EmulatorApp, http: httpx.AsyncClient
+    app: EmulatorApp, http: httpx2.AsyncClient
 ) -> None:
     (device,) = app.cloud.make_devices("BRN404", 1)
     content = device.id.encode() + b"\n\xff\xfe\n"
@@ -114,7 +114,7 @@ async def test_bad_utf8_in_an_uploaded_file_imports_nothing(
     assert device.product_id is None
 
 
-async def test_bad_utf8_in_the_query_or_path_is_400(http: httpx.AsyncClient) -> None:
+async def test_bad_utf8_in_the_query_or_path_is_400(http: httpx2.AsyncClient) -> None:
     r = await http.get(f"/v1/products/{PRODUCT}/devices?deviceName=%FF")
     await _assert_refused(r, text="query")
     r = await http.get(f"/v1/products/{PRODUCT}/devices?deviceName=%ED%A0%80")
@@ -142,7 +142,7 @@ async def test_bad_utf8_in_the_query_or_path_is_400(http: httpx.AsyncClient) -> 
     ],
 )
 async def test_wrong_json_types_on_a_device_put_change_nothing(
-    app: EmulatorApp, http: httpx.AsyncClient, body: dict[str, object], field: str
+    app: EmulatorApp, http: httpx2.AsyncClient, body: dict[str, object], field: str
 ) -> None:
     device = _device(app)
     before = device.to_admin()
@@ -171,7 +171,7 @@ async def test_wrong_json_types_on_a_device_put_change_nothing(
     ],
 )
 async def test_wrong_json_types_elsewhere_are_400(
-    app: EmulatorApp, http: httpx.AsyncClient, method: str, path: str, body: dict[str, object]
+    app: EmulatorApp, http: httpx2.AsyncClient, method: str, path: str, body: dict[str, object]
 ) -> None:
     before = app.cloud.snapshot(), dict(app.cloud.tokens)
     r = await http.request(method, path, json=body)
@@ -179,7 +179,7 @@ async def test_wrong_json_types_elsewhere_are_400(
     assert (app.cloud.snapshot(), dict(app.cloud.tokens)) == before
 
 
-async def test_nan_infinity_and_deep_nesting_in_json_are_400(http: httpx.AsyncClient) -> None:
+async def test_nan_infinity_and_deep_nesting_in_json_are_400(http: httpx2.AsyncClient) -> None:
     url = f"/v1/products/{PRODUCT}/groups"
     for raw in (b'{"name": NaN}', b'{"name": Infinity}', b"[" * 1500 + b"]" * 1500):
         r = await http.post(url, content=raw, headers=JSON)
@@ -190,7 +190,7 @@ async def test_nan_infinity_and_deep_nesting_in_json_are_400(http: httpx.AsyncCl
 
 # ------------------------------------------------------------------------- size
 async def test_a_body_over_the_limit_is_413_with_or_without_a_length(
-    app: EmulatorApp, http: httpx.AsyncClient
+    app: EmulatorApp, http: httpx2.AsyncClient
 ) -> None:
     big = json.dumps({"id": "x" * 5000}).encode()  # the limit here is 4096
     r = await http.post(f"/v1/products/{PRODUCT}/devices", content=big, headers=JSON)
@@ -215,7 +215,7 @@ async def test_the_default_limit_is_four_mebibytes() -> None:
 
 # ------------------------------------------------------------------------- admin surface
 async def test_duplicate_and_bad_product_slugs_are_refused(
-    app: EmulatorApp, http: httpx.AsyncClient
+    app: EmulatorApp, http: httpx2.AsyncClient
 ) -> None:
     r = await http.post("/_emulator/products", json={"id": 77, "slug": SLUG})
     await _assert_refused(r, 409, "already belongs to product 4242")
@@ -254,7 +254,7 @@ async def test_duplicate_and_bad_product_slugs_are_refused(
     ],
 )
 async def test_absurd_fault_settings_are_400_and_change_nothing(
-    app: EmulatorApp, http: httpx.AsyncClient, body: dict[str, object]
+    app: EmulatorApp, http: httpx2.AsyncClient, body: dict[str, object]
 ) -> None:
     before = app.faults_view()
     r = await http.post("/_emulator/faults", json=body)
@@ -264,7 +264,7 @@ async def test_absurd_fault_settings_are_400_and_change_nothing(
     await _assert_refused(r)
 
 
-async def test_fault_maxima_are_accepted(app: EmulatorApp, http: httpx.AsyncClient) -> None:
+async def test_fault_maxima_are_accepted(app: EmulatorApp, http: httpx2.AsyncClient) -> None:
     r = await http.post(
         "/_emulator/faults",
         data={"latency_ms": "60000", "error_rate": "1", "rate_limit": "1000000000/86400"},
@@ -275,7 +275,7 @@ async def test_fault_maxima_are_accepted(app: EmulatorApp, http: httpx.AsyncClie
 
 @pytest.mark.parametrize("count", [200_000, 5001, 0, -3, "many", 2.5, True])
 async def test_absurd_factory_orders_are_400_and_make_nothing(
-    app: EmulatorApp, http: httpx.AsyncClient, count: object
+    app: EmulatorApp, http: httpx2.AsyncClient, count: object
 ) -> None:
     r = await http.post("/_emulator/devices", json={"sku": "BRN404", "count": count})
     await _assert_refused(r)
@@ -283,7 +283,7 @@ async def test_absurd_factory_orders_are_400_and_make_nothing(
 
 
 async def test_bulk_creation_lets_other_requests_through(
-    app: EmulatorApp, http: httpx.AsyncClient
+    app: EmulatorApp, http: httpx2.AsyncClient
 ) -> None:
     """A 5000-device order yields to the event loop: a GET sent after it finishes first."""
     order = asyncio.create_task(
@@ -319,10 +319,10 @@ def test_a_state_file_with_bad_records_loads_the_rest(tmp_path: Path) -> None:
     assert "devices[0]: name" in problems and "devices[1]: groups" in problems
     assert "devices[3]: not an object" in problems and "products[1]" in problems
 
-    async def list_devices() -> httpx.Response:
+    async def list_devices() -> httpx2.Response:
         app = create_app(EmulatorConfig(state_file=path))
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://cloud") as http:
             assert (await http.get("/_emulator/state")).status_code == 200
             return await http.get(
                 f"/v1/products/{PRODUCT}/devices", headers={"Authorization": "Bearer " + "u" * 40}

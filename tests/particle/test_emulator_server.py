@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 
 from trayline.particle.emulator import EmulatorConfig, EmulatorState, create_app
@@ -25,11 +25,11 @@ def test_serve_in_background_speaks_http_and_drops_connections() -> None:
     with serve(app) as url:
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
         headers = {"Authorization": f"Bearer {token}"}
-        with httpx.Client(base_url=url, headers=headers, timeout=5) as http:
+        with httpx2.Client(base_url=url, headers=headers, timeout=5) as http:
             r = http.post("/v1/products/p/devices", files={"file": ("d.txt", device.id)})
             assert r.json()["updatedDeviceIds"] == [device.id]
             app.apply_faults(drop_rate=1.0)
-            with pytest.raises(httpx.TransportError):
+            with pytest.raises(httpx2.TransportError):
                 http.get("/v1/user")
             app.apply_faults(drop_rate=0.0)
             assert http.get("/v1/user").status_code == 200
@@ -63,7 +63,7 @@ def test_state_file_round_trip_and_atomic_write(tmp_path: Path) -> None:
 def test_mutations_are_saved_after_requests_and_on_shutdown(tmp_path: Path) -> None:
     path = tmp_path / "state.json"
     app = create_app(EmulatorConfig(state_file=path, save_interval_s=60))
-    with serve(app) as url, httpx.Client(base_url=url) as http:
+    with serve(app) as url, httpx2.Client(base_url=url) as http:
         http.post("/_emulator/products", json={"id": 3, "slug": "three", "platform_id": 13})
         assert path.exists()  # first mutation saves at once, later ones every 60 s
         http.post("/_emulator/devices", json={"sku": "B404", "count": 2})
@@ -90,7 +90,7 @@ def test_cli_serve_prints_the_listening_line_and_persists(tmp_path: Path) -> Non
         assert match, line
         assert int(match.group(2)) > 0
         assert "_emulator/tokens" in proc.stdout.readline()
-        state = httpx.get(f"{match.group(1)}/_emulator/state", timeout=5).json()
+        state = httpx2.get(f"{match.group(1)}/_emulator/state", timeout=5).json()
         assert len(state["devices"]) == 4
     finally:
         proc.terminate()
@@ -100,7 +100,7 @@ def test_cli_serve_prints_the_listening_line_and_persists(tmp_path: Path) -> Non
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
-        assert len(httpx.get(f"{url}/_emulator/state", timeout=5).json()["devices"]) == 4
+        assert len(httpx2.get(f"{url}/_emulator/state", timeout=5).json()["devices"]) == 4
     finally:
         proc.terminate()
         proc.wait(timeout=10)

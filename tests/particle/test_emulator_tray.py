@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from trayline.core.skus import get_sku
@@ -173,7 +173,7 @@ def test_cli_serve_tray_knows_exactly_its_devices_online(tmp_path: Path) -> None
         match = re.fullmatch(r"trayline cloud listening on (http://127\.0\.0\.1:\d+)", line)
         assert match, line
         url = match.group(1)
-        with httpx.Client(base_url=url, timeout=5) as http:
+        with httpx2.Client(base_url=url, timeout=5) as http:
             http.post(
                 "/_emulator/products", json={"id": PRODUCT, "slug": "line", "platform_id": 13}
             )
@@ -223,9 +223,9 @@ async def test_a_device_comes_online_and_goes_away() -> None:
     app.cloud.add_product(PRODUCT, "line", platform_id=13)
     token = app.cloud.add_token("me@x")
     (device,) = app.cloud.make_devices("BRN404", 1, product_id=PRODUCT)
-    transport = httpx.ASGITransport(app=app)
+    transport = httpx2.ASGITransport(app=app)
     auth = {"Authorization": f"Bearer {token}"}
-    async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+    async with httpx2.AsyncClient(transport=transport, base_url="http://cloud") as http:
         url = f"/v1/products/{PRODUCT}/devices/{device.id}"
         before = (await http.get(url, headers=auth)).json()
         assert before["online"] is False and before["last_heard"] is None

@@ -251,7 +251,7 @@ async def test_release_gives_the_slot_back() -> None:
 
 async def test_cancelled_request_releases_its_slot() -> None:
     """A request cancelled while it waits to be sent leaves no slot behind (client finally)."""
-    import httpx
+    import httpx2
 
     from trayline.particle.auth import AccessToken
     from trayline.particle.client import BEFORE_SEND, ParticleClient
@@ -262,7 +262,7 @@ async def test_cancelled_request_releases_its_slot() -> None:
         await gate.wait()
 
     lim = RateLimiter(RateLimit(1, 3600.0))
-    transport = httpx.MockTransport(lambda request: httpx.Response(200, json={"ok": True}))
+    transport = httpx2.MockTransport(lambda request: httpx2.Response(200, json={"ok": True}))
     client = ParticleClient(
         AccessToken("a" * 40), base_url="http://x.test", limiter=lim, transport=transport
     )

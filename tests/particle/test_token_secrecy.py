@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from sqlalchemy import MetaData, select
 
@@ -49,7 +49,7 @@ OTHER_SECRET = "feedfacefeedfacefeedfacefeedfacefeedface"
 USER = "line@example.com"
 SLUG = "secret-product"
 PRODUCT_ID = 4242
-LOGGERS = ("", "httpx", "httpcore", "trayline", "asyncio", "uvicorn", "sqlalchemy", "alembic")
+LOGGERS = ("", "httpx2", "httpcore", "trayline", "asyncio", "uvicorn", "sqlalchemy", "alembic")
 
 
 def leaks(text: str, secret: str = SECRET) -> bool:
@@ -99,16 +99,16 @@ def app() -> EmulatorApp:
 @contextmanager
 def base_url_for(
     app: EmulatorApp, kind: str
-) -> Iterator[tuple[str, httpx.AsyncBaseTransport | None]]:
+) -> Iterator[tuple[str, httpx2.AsyncBaseTransport | None]]:
     if kind == "in-process":
-        yield "http://cloud", httpx.ASGITransport(app)
+        yield "http://cloud", httpx2.ASGITransport(app)
     else:
         with serve_in_background(app) as url:
             yield url, None
 
 
 async def session(
-    app: EmulatorApp, url: str, transport: httpx.AsyncBaseTransport | None, store: Store
+    app: EmulatorApp, url: str, transport: httpx2.AsyncBaseTransport | None, store: Store
 ) -> tuple[list[BaseException], ParticleClient]:
     """A provisioning-like session that meets every kind of answer; returns what it raised."""
     raised: list[BaseException] = []
@@ -231,11 +231,11 @@ async def test_no_token_anywhere(
     assert {"200", "201", "400", "403", "404", "429"} <= statuses
     assert any(s.startswith("5") for s in statuses)
 
-    # Logs: DEBUG everywhere, and the capture really saw the client and httpx.
+    # Logs: DEBUG everywhere, and the capture really saw the client and httpx2.
     records = debug_logs.records
     names = {r.name for r in records}
     assert "trayline.particle.client" in names
-    assert "httpx" in names
+    assert "httpx2" in names
     if kind == "socket":
         assert any(n.startswith("httpcore") for n in names)
     assert any("retry" in r.getMessage() for r in records)

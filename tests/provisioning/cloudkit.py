@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
+import httpx2
 
 from trayline.particle.auth import AccessToken
 from trayline.particle.client import ParticleClient, RetryPolicy
@@ -34,7 +34,7 @@ class Cloud:
         retry: RetryPolicy = FAST_RETRY,
         base_url: str | None = None,
     ) -> ParticleClient:
-        transport = None if base_url else httpx.ASGITransport(app=self.app)
+        transport = None if base_url else httpx2.ASGITransport(app=self.app)
         return ParticleClient(
             AccessToken(self.token),
             base_url=base_url or "http://cloud.test",

@@ -195,7 +195,7 @@ class CrashingClient(ParticleClient):
 
 async def test_crash_anywhere_then_resume_matches_clean_run(tmp_path: Any) -> None:
     """Killed after k requests (k random, 25 times), re-run: same cloud state as a clean run."""
-    import httpx
+    import httpx2
 
     from trayline.particle.auth import AccessToken
     from trayline.store.db import open_store
@@ -218,7 +218,7 @@ async def test_crash_anywhere_then_resume_matches_clean_run(tmp_path: Any) -> No
         client = CrashingClient(
             AccessToken(cloud.token),
             base_url="http://cloud.test",
-            transport=httpx.ASGITransport(app=cloud.app),
+            transport=httpx2.ASGITransport(app=cloud.app),
             crash_after=crash_at,
         )
         with pytest.raises(Crash):
@@ -253,7 +253,7 @@ async def test_a_cloud_that_caps_the_page_size_is_still_read_whole(store: Store)
 
 async def test_a_listing_that_keeps_failing_leaves_devices_for_the_next_run(store: Store) -> None:
     """Listings answering 503 after every retry: no crash; the devices wait; a re-run ends it."""
-    import httpx
+    import httpx2
     from cloudkit import FAST_RETRY
 
     from trayline.particle.auth import AccessToken
@@ -261,12 +261,12 @@ async def test_a_listing_that_keeps_failing_leaves_devices_for_the_next_run(stor
 
     cloud = make_cloud()
     devices = cloud.app.cloud.make_devices("BRN404", 20)
-    inner = httpx.ASGITransport(app=cloud.app)
+    inner = httpx2.ASGITransport(app=cloud.app)
 
-    class NoListings(httpx.AsyncBaseTransport):
-        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    class NoListings(httpx2.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
             if request.method == "GET" and request.url.path.endswith("/devices"):
-                return httpx.Response(503, json={"error": "unavailable"})
+                return httpx2.Response(503, json={"error": "unavailable"})
             return await inner.handle_async_request(request)
 
     client = ParticleClient(

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
+import httpx2
 import pytest
 from cloudkit import PRODUCT, TOKEN, Cloud, make_cloud
 
@@ -57,7 +57,7 @@ def tray(cloud: Cloud, tmp_path: Path, n: int, name: str = "tray.txt") -> Path:
 
 
 def counters(url: str) -> dict[str, object]:
-    return httpx.get(f"{url}/_emulator/state").json()["counters"]  # type: ignore[no-any-return]
+    return httpx2.get(f"{url}/_emulator/state").json()["counters"]  # type: ignore[no-any-return]
 
 
 def one_clean_line(text: str) -> None:

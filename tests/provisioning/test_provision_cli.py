@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 from cloudkit import OTHER_PRODUCT, PRODUCT, TOKEN, Cloud, make_cloud
 from malformed_inputs import MALFORMED_INPUTS, MalformedInput
@@ -42,7 +42,7 @@ def env_for(url: str, db: Path | str) -> dict[str, str]:
 
 
 def requests_seen(url: str) -> int:
-    return int(httpx.get(f"{url}/_emulator/state").json()["counters"]["requests"])
+    return int(httpx2.get(f"{url}/_emulator/state").json()["counters"]["requests"])
 
 
 @pytest.mark.parametrize("case", MALFORMED_INPUTS, ids=lambda case: case.id)
@@ -169,7 +169,7 @@ def dump_has_no_token(db_url: str) -> None:
 
 
 def cloud_view(url: str) -> dict[str, Any]:
-    state = httpx.get(f"{url}/_emulator/state").json()
+    state = httpx2.get(f"{url}/_emulator/state").json()
     return {
         d["id"]: (d["product_id"], sorted(d["groups"]), d["name"], d["owner"])
         for d in state["devices"]
@@ -177,7 +177,7 @@ def cloud_view(url: str) -> dict[str, Any]:
 
 
 def route_counts(url: str) -> dict[str, int]:
-    counters = httpx.get(f"{url}/_emulator/state").json()["counters"]
+    counters = httpx2.get(f"{url}/_emulator/state").json()["counters"]
     return dict(counters["by_route"])
 
 

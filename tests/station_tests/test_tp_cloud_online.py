@@ -1,4 +1,4 @@
-"""The cloud_online step against the local Particle Cloud, in-process (httpx ASGITransport).
+"""The cloud_online step against the local Particle Cloud, in-process (httpx2 ASGITransport).
 
 The emulator's admin route ``POST /_emulator/devices/:id/online`` stands for a
 device finishing its connection (breathing cyan), as in a rehearsal. The
@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import httpx
+import httpx2
 from fake_testfw import FakeTestFirmware
 
 from trayline.particle.auth import AccessToken
@@ -38,8 +38,8 @@ class Cloud:
 
     def come_online(self, device_id: str) -> None:
         async def post() -> None:
-            transport = httpx.ASGITransport(app=self.app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://cloud") as http:
+            transport = httpx2.ASGITransport(app=self.app)
+            async with httpx2.AsyncClient(transport=transport, base_url="http://cloud") as http:
                 answer = await http.post(
                     f"/_emulator/devices/{device_id}/online", json={"online": True}
                 )
@@ -68,7 +68,7 @@ def run(cloud: Cloud, time: FakeTime, device_id: str, token: str | None = None) 
         AccessToken(token or cloud.token),
         str(PRODUCT),
         base_url="http://cloud",
-        transport=httpx.ASGITransport(app=cloud.app),
+        transport=httpx2.ASGITransport(app=cloud.app),
     )
     return run_test_plan(
         PLAN,

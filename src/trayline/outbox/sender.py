@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-import httpx
+import httpx2
 
 from trayline.outbox.canonical import canonical
 from trayline.outbox.webhook import (
@@ -80,14 +80,14 @@ class Sender:
         config: WebhookConfig,
         policy: SenderPolicy | None = None,
         *,
-        client: httpx.Client | None = None,
+        client: httpx2.Client | None = None,
         log: Callable[[str], None] = lambda _line: None,
         rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.config = config
         self.policy = policy or SenderPolicy()
-        self.client = client or httpx.Client(timeout=self.policy.timeout)
+        self.client = client or httpx2.Client(timeout=self.policy.timeout)
         self.log = log
         self.rng = rng or random.Random()
 
@@ -118,7 +118,7 @@ class Sender:
         where = f"message {message.id} ({message.kind} {message.serial_number})"
         try:
             response = self.client.post(self.config.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except httpx2.HTTPError as exc:
             error = f"{type(exc).__name__}: {str(exc)[:120] or 'no answer'}"
             mark_retry(self.store, message.id, error, self.backoff(message.attempts))
             self.log(f"{where}: {error}; will retry")
@@ -161,7 +161,7 @@ class Sender:
                 stop.wait(self.policy.poll)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx2.Response) -> float | None:
     value = response.headers.get("Retry-After")
     try:
         return float(value) if value is not None else None

@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2
 
 from trayline.particle.errors import CloudError, InvalidApiUrl, RateLimited
 
@@ -86,7 +86,7 @@ class Answer:
     retry_after: float | None
 
     @classmethod
-    def of(cls, response: httpx.Response) -> Answer:
+    def of(cls, response: httpx2.Response) -> Answer:
         wait = retry_after(response.headers.get("Retry-After"))
         if not response.content:
             return cls({}, False, "nothing", wait)

@@ -1,6 +1,6 @@
 """An async Particle Cloud client: one typed method per endpoint a manufacturing line uses.
 
-The client is a thin, honest facade over one :class:`httpx.AsyncClient`:
+The client is a thin, honest facade over one :class:`httpx2.AsyncClient`:
 
 * the token goes only in the ``Authorization`` header — never a URL, a body,
   a log line or an exception;
@@ -14,7 +14,7 @@ The client is a thin, honest facade over one :class:`httpx.AsyncClient`:
   (method, *path template*, status, duration), which the store turns into the
   audit log without the client knowing about SQL.
 
-Tests hand in ``transport=httpx.ASGITransport(emulator_app)`` to talk to the
+Tests hand in ``transport=httpx2.ASGITransport(emulator_app)`` to talk to the
 local cloud in-process.
 """
 
@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
-import httpx
+import httpx2
 
 from trayline import __version__, settings
 from trayline.core.calls import CallObserver, CallRecord
@@ -116,7 +116,7 @@ class ParticleClient:
         base_url: str | None = None,
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
         observers: Iterable[CallObserver] = (),
         serial_budget: SerialBudget | None = None,
         timeout: float = 30.0,
@@ -130,11 +130,11 @@ class ParticleClient:
         self._observers = list(observers)
         self.serial_budget = serial_budget or MemorySerialBudget()
         self._rng = rng or random.Random()
-        self._http = httpx.AsyncClient(
+        self._http = httpx2.AsyncClient(
             base_url=self.base_url,
             transport=transport,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
+            timeout=httpx2.Timeout(timeout),
+            limits=httpx2.Limits(
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             headers={"User-Agent": f"trayline/{__version__}", "Accept": "application/json"},
@@ -230,7 +230,7 @@ class ParticleClient:
                 response = await self._http.request(
                     method, url, params=query, json=json, data=data, files=files, headers=headers
                 )
-            except (httpx.TransportError, OSError) as exc:
+            except (httpx2.TransportError, OSError) as exc:
                 raise TransportError(
                     f"no answer from {self.base_url} ({type(exc).__name__})", route=route
                 ) from None

@@ -30,7 +30,7 @@ from trayline.particle.client import ParticleClient
 from trayline.particle.errors import AuthError, CloudError, NotFound, PermissionDenied
 
 if TYPE_CHECKING:
-    import httpx
+    import httpx2
 
 
 class CloudCheckError(Exception):
@@ -105,7 +105,7 @@ class ParticleCloudPresence:
         product: str,
         *,
         base_url: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
     ) -> ParticleCloudPresence:
         """The usual wiring: a client per poll with this token, base URL and (tests) transport."""
 

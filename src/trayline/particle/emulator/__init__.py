@@ -12,7 +12,7 @@ Typical use::
     app.cloud.add_product(1234, "my-product", platform_id=13)
     token = app.cloud.add_token("me@example.com")
     devices = app.cloud.make_devices("BRN404", 50)
-    # in-process: httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://cloud")
+    # in-process: httpx2.AsyncClient(transport=httpx2.ASGITransport(app), base_url="http://cloud")
     with serve_in_background(app) as url:  # over a real socket
         ...
 """

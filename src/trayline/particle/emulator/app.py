@@ -34,7 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
-import httpx
+import httpx2
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -421,8 +421,8 @@ def _drop_connection(send: Send) -> None:
 
     Over uvicorn ``send`` is a bound method of the request cycle, which holds the
     socket's transport: abort it and mark the cycle disconnected so uvicorn does
-    not answer 500 for us. In-process (httpx ``ASGITransport``) there is no
-    socket; raising httpx's ``RemoteProtocolError`` (what httpx raises when a real
+    not answer 500 for us. In-process (httpx2 ``ASGITransport``) there is no
+    socket; raising httpx2's ``RemoteProtocolError`` (what httpx2 raises when a real
     server hangs up without answering) makes ``ASGITransport`` hand the client the
     same transport error it would see over a socket.
     """
@@ -432,7 +432,7 @@ def _drop_connection(send: Send) -> None:
         transport.abort()
         cycle.disconnected = True  # type: ignore[union-attr]
         return
-    raise httpx.RemoteProtocolError("Server disconnected without sending a response.")
+    raise httpx2.RemoteProtocolError("Server disconnected without sending a response.")
 
 
 def create_app(
