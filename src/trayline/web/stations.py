@@ -11,6 +11,7 @@ live updates render: slots, waiting questions, the last messages.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,6 +96,8 @@ class StationHub:
 
     def __init__(self, handles: Iterable[StationHandle] = ()) -> None:
         self._handles = {h.name: h for h in handles}
+        self.left_busy: list[str] = []
+        """Slots still working a unit when :meth:`stop_all` gave up waiting."""
 
     def add(self, handle: StationHandle) -> None:
         self._handles[handle.name] = handle
@@ -109,6 +112,13 @@ class StationHub:
         for handle in self._handles.values():
             handle.start()
 
-    def stop_all(self) -> None:
+    def stop_all(self, timeout: float = 5.0) -> list[str]:
+        """Stop every station, waiting at most ``timeout`` in all for the units in its slots;
+        the ``station/slot`` names still busy then (also kept in :attr:`left_busy`)."""
+        deadline = time.monotonic() + timeout
+        busy = []
         for handle in self._handles.values():
-            handle.stop()
+            left = handle.stop(timeout=max(0.0, deadline - time.monotonic()))
+            busy += [f"{handle.name}/{slot}" for slot in left]
+        self.left_busy = busy
+        return busy
