@@ -37,6 +37,8 @@ from trayline.web.access import hash_password, new_token, token_digest
 
 app = typer.Typer(
     help="Users of the web UI (trayline serve): roles, passwords, API tokens.\n\n"
+    "5 failed sign-ins for a name (or 20 from one address) in 5 minutes hold it back until "
+    "the oldest is 5 minutes old (HTTP 429).\n\n"
     "Example: trayline users add alice --role admin",
     no_args_is_help=True,
 )

@@ -19,7 +19,10 @@ it needs (:func:`require`).
 
 **Local mode**: ``trayline serve`` on loopback with no user yet lets the people
 at this machine in as ``admin`` (a banner says so), like a laptop tool; the
-first user added ends it. Listening on any other address needs users.
+first user added ends it. Listening on any other address needs users. A
+request that names another host (``Host: evil.example`` — a web page using DNS
+rebinding to reach the loopback port) or that came through a reverse proxy
+(``Forwarded``, ``X-Forwarded-For``, ``X-Real-IP``) is not let in that way.
 
 **Failed sign-ins** are counted per user name and per client address in this
 process's memory (:class:`SignInLimit`): past the limit the login answers 429
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import math
 import secrets
 import threading
@@ -60,6 +64,7 @@ __all__ = [
     "client_address",
     "csrf_token",
     "hash_password",
+    "is_loopback",
     "new_token",
     "principal",
     "rank",
@@ -90,6 +95,16 @@ class Principal:
     role: str
     via: str
     """``session``, ``token`` or ``local`` (loopback, no users yet)."""
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (``127.0.0.1``, ``::1``); a name is not resolved."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def rank(role: str) -> int:
@@ -159,7 +174,7 @@ def _local(request: Request) -> Principal | None:
     """Local mode: a server started on loopback with no users lets this machine in as admin,
     until the first user exists (re-checked every few seconds)."""
     state = request.app.state
-    if not getattr(state, "open_local", False):
+    if not getattr(state, "open_local", False) or not _from_this_machine(request):
         return None
     now = time.monotonic()
     if now - getattr(state, "users_checked", -LOCAL_RECHECK_S) >= LOCAL_RECHECK_S:
@@ -168,6 +183,16 @@ def _local(request: Request) -> Principal | None:
     if state.users_exist:
         return None
     return Principal("local", "admin", "local")
+
+
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def _from_this_machine(request: Request) -> bool:
+    """Addressed to a loopback name and not relayed by a proxy: a browser on this machine."""
+    if any(header in request.headers for header in _PROXY_HEADERS):
+        return False
+    return is_loopback(request.url.hostname or "")
 
 
 async def check_csrf(request: Request) -> None:
