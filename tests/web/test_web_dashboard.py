@@ -10,6 +10,7 @@ from trayline.store.dashboard import HourCount, MeasurementSeries
 from trayline.web.dashboard import (
     bar_chart,
     capability,
+    forget_charts,
     histogram_chart,
     pareto,
     shift_of,
@@ -94,3 +95,20 @@ def test_charts_are_inline_svg_without_external_scripts() -> None:
     for chart in (svg, hist):
         assert chart.startswith("<svg") and "<script" not in chart and "http://kozea" not in chart
     assert "Cpk" in hist and "LSL 3.6 V" in hist
+
+
+def test_a_chart_is_drawn_again_only_when_what_it_draws_changes() -> None:
+    labels = [f"h{i}" for i in range(30)]
+    counts = list(range(30))
+    first = bar_chart("units", labels, counts)
+    assert bar_chart("units", list(labels), list(counts)) == first  # kept: same random id
+    counts[-1] += 1
+    redrawn = bar_chart("units", labels, counts)
+    assert redrawn != first
+    series = MeasurementSeries("vbat", "V", 3.6, 4.3, (3.9, 4.0, 4.1))
+    hist = histogram_chart(series, capability(series))
+    assert histogram_chart(series, capability(series)) == hist
+    wider = MeasurementSeries("vbat", "V", 3.6, 4.3, (3.9, 4.0, 4.1, 4.2))
+    assert "n=4" in histogram_chart(wider, capability(wider)) and "n=4" not in hist
+    forget_charts()
+    assert bar_chart("units", labels, counts) != redrawn  # drawn again: a new random id

@@ -45,9 +45,9 @@ __all__ = ["MAX_DAYS", "Overview", "overview", "window", "yield_report"]
 MAX_DAYS = 31
 MAX_JOBS = 20
 HISTOGRAM_VALUES = 1000
+"""The newest values a histogram and its Cpk are drawn from: enough for a stable Cpk."""
 _READERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dashboard")
 """Shared by every dashboard request: at most four queries at once per process."""
-"""The newest values a histogram and its Cpk are drawn from: enough for a stable Cpk."""
 
 
 def window(days: int, now: datetime | None = None) -> tuple[datetime, datetime]:
