@@ -103,8 +103,13 @@ def test_a_signal_stops_the_server_with_its_exit_code(
     tmp_path: Path, signum: signal.Signals, code: int
 ) -> None:
     proc = _serve(tmp_path)
-    _wait_serving(proc)
-    returncode, err = _stop(proc, signum)
+    try:
+        _wait_serving(proc)
+        returncode, err = _stop(proc, signum)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert returncode == code, err
     assert err.strip() == f"trayline serve stopped ({signum.name})"
     assert "Traceback" not in err
@@ -130,18 +135,24 @@ def _virtual_line(tmp_path: Path) -> Iterator[tuple[Path, Path, str, str]]:
 def test_sigterm_stops_the_stations_and_closes_the_store(tmp_path: Path) -> None:
     with _virtual_line(tmp_path) as (folder, config, sticker, serial):
         proc = _serve(tmp_path, "-c", str(config), "--virtual", str(folder), "--time-scale", "0")
-        url = _wait_serving(proc)
-        for scan in (sticker, "BAT-00000001", "ENC-00000001"):
-            reply = _http(f"{url}/api/stations/demo-station/scan", {"scan": scan}, TOKEN)
-            assert reply["level"] != "error", reply
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            slots = _http(f"{url}/api/stations", token=TOKEN)[0]["slots"]
-            if slots[0]["state"] in ("pass", "fail"):
-                break
-            assert time.monotonic() < deadline, f"the unit did not finish: {slots}"
-            time.sleep(0.1)
-        returncode, err = _stop(proc, signal.SIGTERM)
+        try:
+            url = _wait_serving(proc)
+            for scan in (sticker, "BAT-00000001", "ENC-00000001"):
+                reply = _http(f"{url}/api/stations/demo-station/scan", {"scan": scan}, TOKEN)
+                assert reply["level"] != "error", reply
+            deadline = time.monotonic() + WAIT_S
+            while True:
+                slots = _http(f"{url}/api/stations", token=TOKEN)[0]["slots"]
+                if slots[0]["state"] in ("pass", "fail"):
+                    break
+                assert time.monotonic() < deadline, f"the unit did not finish: {slots}"
+                time.sleep(0.1)
+            assert slots[0]["state"] == "pass", slots
+            returncode, err = _stop(proc, signal.SIGTERM)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
     assert returncode == 143, err
     assert err.strip() == "trayline serve stopped (SIGTERM)" and "Traceback" not in err
     assert not (tmp_path / "trayline.db-wal").exists()  # the last connection closed: checkpointed
