@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
@@ -31,6 +31,8 @@ __all__ = [
     "latest_flash",
 ]
 
+
+_TABLE: Table = FlashRecord.__table__  # type: ignore[assignment]
 
 InTransaction = Callable[[Session], object]
 """More writes for the transaction that completes a flash record (another repository's)."""
@@ -82,6 +84,9 @@ class FlashRecordView:
         }
 
 
+_VIEW_COLUMNS = tuple(name for name in FlashRecordView.__dataclass_fields__ if name != "modules")
+
+
 def _view(row: FlashRecord) -> FlashRecordView:
     return FlashRecordView(
         id=row.id,
@@ -126,28 +131,33 @@ def begin_flash(
     station records the device ID read from silicon here): one transaction, one
     flush. If it raises, nothing is recorded and the error goes to the caller.
     """
+    # Core INSERT … RETURNING id: one statement, none of the ORM unit of work. An INSERT
+    # first: SQLite's write lock is taken before any read.
     with store.session() as session:
-        row = FlashRecord(
-            device_id=device_id,
-            unit_id=unit_id,
-            role=role,
-            bundle_name=bundle_name,
-            bundle_digest=bundle_digest,
-            backend=backend,
-            probe_id=probe_id,
-            slot=slot,
-            full=full,
-            status="writing",
-            modules=list(planned),
-            bytes_written=0,
-            seconds=0.0,
-            verified=False,
-        )
-        session.add(row)
-        session.flush()  # an INSERT first: SQLite's write lock is taken before any read
+        record_id: int = session.execute(
+            insert(_TABLE)
+            .values(
+                device_id=device_id,
+                unit_id=unit_id,
+                role=role,
+                bundle_name=bundle_name,
+                bundle_digest=bundle_digest,
+                backend=backend,
+                probe_id=probe_id,
+                slot=slot,
+                full=full,
+                status="writing",
+                modules=list(planned),
+                bytes_written=0,
+                seconds=0.0,
+                verified=False,
+                started_at=utcnow(),
+            )
+            .returning(_TABLE.c.id)
+        ).scalar_one()
         if also is not None:
             also(session)
-        return row.id
+        return record_id
 
 
 def finish_flash(
@@ -165,47 +175,59 @@ def finish_flash(
     """Complete a record with what happened (``done`` or ``failed``).
 
     ``also`` writes what follows from the flash (the unit's next status and its
-    event) in the same transaction, so one disk flush records both. It runs in a
-    savepoint: if it raises (the unit's lease was lost, say), only its writes are
-    undone — the record is still completed and committed, then the error is
-    raised to the caller. A device is never left flashed behind a record that
-    says ``writing``.
+    event) in the same transaction, so one disk flush records both. If it raises
+    (the unit's lease was lost, say), or the commit with its writes fails, that
+    transaction is rolled back and the record is completed on its own in a second
+    one, then the error is raised to the caller: a device is never left flashed
+    behind a record that says ``writing``. (No savepoint: the usual case costs
+    two statements fewer, the rare refusal one more transaction.)
     """
     if status not in ("done", "failed"):
         raise ValueError(f"a flash ends done or failed, not {status!r}")
-    refused: Exception | None = None
-    with store.session() as session:
-        # Write first: on SQLite a transaction that reads and then writes fails with
-        # "database is locked" (no busy wait) when another slot committed in between.
-        # One UPDATE with every value, then the row for the view (one statement less than
-        # updating the loaded row).
-        session.execute(
-            update(FlashRecord)
-            .where(FlashRecord.id == record_id)
-            .values(
-                status=status,
-                modules=list(modules),
-                bytes_written=bytes_written,
-                seconds=seconds,
-                verified=verified,
-                error=error,
-                finished_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
+    completed = (
+        update(_TABLE)
+        .where(_TABLE.c.id == record_id)
+        .values(
+            status=status,
+            modules=list(modules),
+            bytes_written=bytes_written,
+            seconds=seconds,
+            verified=verified,
+            error=error,
+            finished_at=utcnow(),
         )
-        row = session.get(FlashRecord, record_id)
-        if row is None:
-            raise LookupError(f"no flash record {record_id}")
-        view = _view(row)
-        if also is not None:
-            try:
-                with session.begin_nested():
-                    also(session)
-            except Exception as exc:  # raised below, once the record itself is committed
-                refused = exc
-    if refused is not None:
-        raise refused
-    return view
+        .returning(*_TABLE.c)
+    )
+    try:
+        with store.session() as session:
+            # Write first: on SQLite a transaction that reads and then writes fails with
+            # "database is locked" (no busy wait) when another slot committed in between.
+            # One UPDATE … RETURNING gives the row for the view (no second statement).
+            view = _completed(session, completed, record_id)
+            if also is not None:
+                also(session)
+        return view
+    except Exception as exc:
+        if also is None:
+            raise
+        refused = exc  # raised below, once the record itself is committed
+    # ``also`` (or the commit with its writes) was refused: the whole transaction was
+    # rolled back, so complete the record on its own. A failure of the store itself fails
+    # here again and is raised instead.
+    with store.session() as session:
+        _completed(session, completed, record_id)
+    raise refused
+
+
+def _completed(session: Session, statement: Any, record_id: int) -> FlashRecordView:
+    row = session.execute(statement).first()
+    if row is None:
+        raise LookupError(f"no flash record {record_id}")
+    values = row._mapping
+    return FlashRecordView(
+        **{name: values[name] for name in _VIEW_COLUMNS},
+        modules=tuple(values["modules"] or ()),
+    )
 
 
 def flash_records_for_device(
