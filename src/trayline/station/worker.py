@@ -6,9 +6,13 @@ silicon and checks it against the tray list (and against the ID recorded
 earlier, on a resumed unit), then runs the steps :func:`trayline.station.flow
 .next_step` names until the unit is ready or failed. Each completed step is one
 store transaction (status + event); flashing records its intent before the
-first byte (:mod:`trayline.firmware.flashing`). Nothing is kept in memory that
-a restarted station would need: a resumed unit starts from its record and the
-device.
+first byte (:mod:`trayline.firmware.flashing`). What a step learns that the next
+one must have on disk before it touches the device goes into that step's intent
+transaction instead of a flush of its own: the device ID read from silicon (with
+the test flash's intent) and a passed test (with the production flash's intent;
+the device is only read in between). Nothing is kept in memory that a restarted
+station would need: a resumed unit starts from its record and the device, and a
+crash loses at most the step in flight.
 
 Failures become a ``failed`` status with a reason in plain words; the worker
 never raises for a unit's problem, so one bad board cannot stop its slot.
@@ -19,8 +23,10 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
 
 from trayline.firmware.bundle import BundleError
 from trayline.firmware.flashing import FlashFailed, FlashReport, flash_bundle
@@ -40,6 +46,8 @@ from trayline.station.labels import LabelError
 from trayline.station.lease import LEASE_TTL, abandoned
 from trayline.store.db import Store
 from trayline.store.flash_records import InTransaction
+from trayline.store.models.base import utcnow
+from trayline.store.unit_sessions import writing
 from trayline.store.units import (
     DeviceClaimed,
     EventContext,
@@ -49,6 +57,7 @@ from trayline.store.units import (
     advance,
     advance_in,
     finish_attempt,
+    finish_attempt_in,
     identify,
     identify_in,
     lease_by_serial,
@@ -173,6 +182,8 @@ class _Unit:
         self.leased_at = time.monotonic()
         self.unrecorded_id: str | None = None
         """Read from silicon, not yet written: it goes with the next flash intent."""
+        self.unrecorded_test: InTransaction | None = None
+        """A passed test, not yet written: it goes with the production flash's intent."""
 
     def renew_lease(self) -> None:
         """Renew the lease once a quarter of its time has passed (one write, not one per step)."""
@@ -237,13 +248,32 @@ class _Unit:
             raise StepFailed(str(exc)) from None
         self.unrecorded_id = None
 
-    def identity_with_intent(self) -> InTransaction | None:
-        """The device ID's write, for the transaction of the first flash intent: it is on
-        disk before the device is written, and costs no flush of its own."""
-        device_id = self.unrecorded_id
-        if device_id is None:
+    def record_test(self) -> None:
+        """Write a passed test now (a failure came before the production flash's intent)."""
+        if self.unrecorded_test is None:
+            return
+        with writing(self.work.store) as session:
+            self.unrecorded_test(session)
+        self.unrecorded_test = None
+
+    def writes_with_intent(self) -> InTransaction | None:
+        """What was learnt but not yet written, for the transaction of the next flash
+        intent: on disk before the device is written, with no flush of its own. The device
+        ID read from silicon (first flash), then a passed test (production flash)."""
+        device_id, test = self.unrecorded_id, self.unrecorded_test
+        if device_id is None and test is None:
             return None
-        return lambda session: identify_in(session, self.view.id, device_id, ctx=self.ctx)
+
+        def write(session: Session) -> None:
+            if device_id is not None:
+                identify_in(session, self.view.id, device_id, ctx=self.ctx)
+            if test is not None:
+                test(session)
+            # In the intent's transaction now: if it fails to commit, the error ends the
+            # unit's run and a restarted station resumes it from what is on disk.
+            self.unrecorded_id = self.unrecorded_test = None
+
+        return write
 
     def flash(
         self,
@@ -271,11 +301,10 @@ class _Unit:
                 unit_id=self.view.id,
                 slot=self.slot.name,
                 then=then,
-                with_intent=self.identity_with_intent(),
+                with_intent=self.writes_with_intent(),
             )
         except DeviceClaimed as exc:
             raise StepFailed(str(exc)) from None
-        self.unrecorded_id = None  # written with the intent (a failed flash: see _fail)
         self.view = done[-1]
 
     def after_verified(self, prog: Programmer) -> tuple[tuple[str, str], ...]:
@@ -293,6 +322,7 @@ class _Unit:
         cfg = self.work.config
         if step not in (Step.FLASH_TEST, Step.FLASH_PRODUCTION):
             self.record_identity()
+            self.record_test()
         if step is Step.FLASH_TEST:
             test_detail = f"test firmware {cfg.bundles.test} on the device"
             self.flash(
@@ -348,27 +378,50 @@ class _Unit:
         )
         result = self.work.tester(request)
         if result.passed:
-            transition: tuple[str, str | None, str | None] = (
-                Status.TESTED.value,
-                f"attempt {number} passed",
-                None,
-            )
-        else:
-            reason = result.reason or "the test plan failed"
-            transition = (Status.FAILED.value, reason, reason)
+            self.defer_passed_test(number, result)
+            return
+        reason = result.reason or "the test plan failed"
         view = finish_attempt(
             self.work.store,
             self.view.id,
             number,
-            outcome="pass" if result.passed else "fail",
+            outcome="fail",
             reason=result.reason,
             measurements=list(result.measurements),
-            transition=transition,
+            transition=(Status.FAILED.value, reason, reason),
             owner=self.work.owner,
             ctx=self.ctx,
         )
         if view is not None:
             self.view = view
+
+    def defer_passed_test(self, number: int, result: TestResult) -> None:
+        """A passed test is written with the production flash's intent, its next write
+        (one transaction and one flush, not two): the device is only read in between. A
+        crash before that commit finds the unit at ``test_flashed`` with the attempt
+        running, and the test is run again under the same number — the step in flight,
+        nothing more."""
+        measurements = list(result.measurements)
+        ended, owner, ctx, unit_id = utcnow(), self.work.owner, self.ctx, self.view.id
+
+        def write(session: Session) -> None:
+            finish_attempt_in(
+                session,
+                unit_id,
+                number,
+                outcome="pass",
+                reason=result.reason,
+                measurements=measurements,
+                transition=(Status.TESTED.value, f"attempt {number} passed", None),
+                owner=owner,
+                ctx=ctx,
+                finished_at=ended,
+            )
+
+        self.unrecorded_test = write
+        self.view = replace(
+            self.view, status=Status.TESTED.value, open_attempt=False, running_attempt=None
+        )
 
     def verify(self, prog: Programmer) -> None:
         """Re-read the device against the production bundle (the flashing service's own
@@ -396,6 +449,8 @@ class _Unit:
 def _fail(unit: _Unit, reason: str) -> None:
     with contextlib.suppress(StepFailed):
         unit.record_identity()  # a unit that failed before its first flash intent
+    with contextlib.suppress(LeaseLost):
+        unit.record_test()  # a passed test, then a failure before the production intent
     with contextlib.suppress(LeaseLost):
         unit.view = advance(
             unit.work.store,

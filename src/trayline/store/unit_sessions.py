@@ -7,16 +7,18 @@ this: its row locks and constraints do the work.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
-from trayline.store.db import Store
+from trayline.store.db import Store, make_engine
 
-__all__ = ["ThreadedStore", "for_threads", "writing"]
+__all__ = ["ThreadedStore", "for_threads", "relaxed", "writing"]
 
 
 @contextmanager
@@ -37,6 +39,64 @@ def writing(store: Store) -> Iterator[Session]:
     with _sqlite_writer(store), store.session() as session:
         session.execute(text("UPDATE units SET id = id WHERE 0 = 1"))
         yield session
+
+
+@contextmanager
+def relaxed(store: Store) -> Iterator[Session]:
+    """:func:`writing`, for a write that need not survive a power cut on its own.
+
+    On SQLite the transaction commits with ``synchronous=NORMAL``: in WAL mode the
+    commit is safe from a killed process (the WAL frames are in the OS's cache) but
+    not yet flushed to the disk; the next commit with ``synchronous=FULL`` (every
+    other transaction) flushes the WAL, and with it this one. Only a power cut or an
+    OS crash before that can lose it — which also ends every process of this
+    machine. So it is for writes that mean nothing once the process that made them
+    is gone: a unit's lease (a lease whose owner died is abandoned and taken over at
+    once). Never for an intent or a result: those must be on disk before a device is
+    touched or a verdict is shown.
+
+    The session comes from a second engine on the same file whose connections are
+    NORMAL from the start (SQLite refuses to change ``synchronous`` inside a
+    transaction), so no connection of the store's own engine is ever relaxed. It
+    takes the same turns as the store's writers. PostgreSQL: an ordinary
+    :func:`writing` session (the server outlives the station, so its leases must not
+    be lost while the station runs).
+    """
+    if store.engine.dialect.name != "sqlite":
+        with writing(store) as session:
+            yield session
+        return
+    turns = _turns(store) if isinstance(store, ThreadedStore) else contextlib.nullcontext()
+    with _sqlite_writer(store), turns, _relaxed_store(store).session() as session:
+        session.execute(text("UPDATE units SET id = id WHERE 0 = 1"))
+        yield session
+
+
+_RELAXED: dict[int, Store] = {}
+
+
+def _relaxed_store(store: Store) -> Store:
+    with _WRITERS_GUARD:
+        found = _RELAXED.get(id(store.engine))
+        if found is None:
+            engine = make_engine(store.url)
+            event.listen(engine, "connect", _normal_sync)
+            found = _RELAXED[id(store.engine)] = Store(engine, store.url)
+            event.listen(store.engine, "engine_disposed", _dispose_relaxed)
+        return found
+
+
+def _normal_sync(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA synchronous=NORMAL")  # after the store's own pragmas (FULL)
+    cursor.close()
+
+
+def _dispose_relaxed(engine: Engine) -> None:
+    with _WRITERS_GUARD:
+        found = _RELAXED.pop(id(engine), None)
+    if found is not None:
+        found.dispose()
 
 
 class ThreadedStore(Store):

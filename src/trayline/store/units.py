@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -44,7 +44,7 @@ from trayline.store.unit_queries import (
     unit_ids_in,
     unit_view,
 )
-from trayline.store.unit_sessions import ThreadedStore, for_threads, writing
+from trayline.store.unit_sessions import ThreadedStore, for_threads, relaxed, writing
 
 __all__ = [
     "AttemptView",
@@ -60,6 +60,7 @@ __all__ = [
     "advance_in",
     "find_unit",
     "finish_attempt",
+    "finish_attempt_in",
     "for_threads",
     "identify",
     "identify_in",
@@ -222,7 +223,7 @@ def take_lease(
     both get it.
     """
     now = utcnow()
-    with writing(store) as session:
+    with relaxed(store) as session:  # no flush of its own: a lease dies with its process
         current = session.execute(
             select(Unit.lease_owner, Unit.lease_until).where(Unit.id == unit_id)
         ).first()
@@ -258,7 +259,7 @@ def lease_by_serial(
     """The unit ``serial`` with its lease taken (:func:`take_lease`'s rules), in one
     transaction; ``None`` when there is no such unit or another owner holds it."""
     now = utcnow()
-    with writing(store) as session:
+    with relaxed(store) as session:  # no flush of its own: a lease dies with its process
         row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
         if row is None:
             return None
@@ -284,7 +285,7 @@ def lease_by_serial(
 
 
 def release_lease(store: Store, unit_id: int, owner: str) -> None:
-    with writing(store) as session:
+    with relaxed(store) as session:
         session.execute(
             update(Unit)
             .where(Unit.id == unit_id, Unit.lease_owner == owner)
@@ -471,35 +472,67 @@ def finish_attempt(
     transaction (tested, or failed with the test's reason).
     """
     with writing(store) as session:
-        row = session.scalars(
-            select(UnitAttempt).where(UnitAttempt.unit_id == unit_id, UnitAttempt.number == number)
-        ).one()
-        row.outcome = outcome
-        row.reason = reason
-        row.finished_at = utcnow()
-        # Added by attempt_id, not assigned to row.measurements: that would first load the
-        # attempt's (empty) list, one more query per test.
-        session.add_all(
-            UnitMeasurement(
-                attempt_id=row.id,
-                step=m.get("step") or None,
-                name=str(m["name"]),
-                value=m.get("value"),
-                unit=m.get("unit") or None,
-                low=m.get("low"),
-                high=m.get("high"),
-                equals=m.get("equals"),
-                regex=m.get("regex"),
-                verdict=str(m["verdict"]),
-                reason=m.get("reason"),
-            )
-            for m in measurements
+        unit = finish_attempt_in(
+            session,
+            unit_id,
+            number,
+            outcome=outcome,
+            reason=reason,
+            measurements=measurements,
+            transition=transition,
+            owner=owner,
+            ctx=ctx,
         )
-        if transition is None or ctx is None:
-            return None
-        status, detail, reason = transition
-        unit = _apply(session, unit_id, status, owner=owner, ctx=ctx, detail=detail, reason=reason)
-        return unit_view(session, unit)
+        return None if unit is None else unit_view(session, unit)
+
+
+def finish_attempt_in(
+    session: Session,
+    unit_id: int,
+    number: int,
+    *,
+    outcome: str,
+    reason: str | None,
+    measurements: Sequence[Mapping[str, Any]],
+    transition: tuple[str, str | None, str | None] | None = None,
+    owner: str | None = None,
+    ctx: EventContext | None = None,
+    finished_at: datetime | None = None,
+) -> Unit | None:
+    """:func:`finish_attempt` inside a transaction another repository opened — a passed
+    test recorded with the production flash's intent (``flash_records.begin_flash(also=)``).
+
+    ``finished_at`` is when the test ended (default: now). Returns the unit row when
+    ``transition`` moved it.
+    """
+    row = session.scalars(
+        select(UnitAttempt).where(UnitAttempt.unit_id == unit_id, UnitAttempt.number == number)
+    ).one()
+    row.outcome = outcome
+    row.reason = reason
+    row.finished_at = finished_at or utcnow()
+    # Added by attempt_id, not assigned to row.measurements: that would first load the
+    # attempt's (empty) list, one more query per test.
+    session.add_all(
+        UnitMeasurement(
+            attempt_id=row.id,
+            step=m.get("step") or None,
+            name=str(m["name"]),
+            value=m.get("value"),
+            unit=m.get("unit") or None,
+            low=m.get("low"),
+            high=m.get("high"),
+            equals=m.get("equals"),
+            regex=m.get("regex"),
+            verdict=str(m["verdict"]),
+            reason=m.get("reason"),
+        )
+        for m in measurements
+    )
+    if transition is None or ctx is None:
+        return None
+    status, detail, why = transition
+    return _apply(session, unit_id, status, owner=owner, ctx=ctx, detail=detail, reason=why)
 
 
 def set_cloud(store: Store, unit_id: int, cloud: Mapping[str, Any], *, ctx: EventContext) -> None:
