@@ -17,6 +17,7 @@ from trayline.store.dashboard import (
     failed_measurements,
     hourly_first_attempts,
     hourly_outcomes,
+    slot_health,
 )
 from trayline.store.db import Store, open_store
 from trayline.store.models.line import Unit, UnitAttempt, UnitMeasurement
@@ -139,3 +140,36 @@ def test_failed_measurements_only_of_attempts_finished_in_the_window(store: Stor
             )
     assert failed_measurements(store, since) == [("power/vbat", 2)]
     assert failed_measurements(store, now + timedelta(minutes=1)) == []
+
+
+def test_slot_health_counts_and_last_test_per_station_and_slot(store: Store) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    since = now - timedelta(hours=1)
+    attempts = [
+        ("st1", "A", "pass", now - timedelta(minutes=50)),
+        ("st1", "A", "fail", now - timedelta(minutes=10)),
+        ("st1", "B", "pass", now - timedelta(minutes=30)),
+        ("st1", "B", "pass", now - timedelta(hours=2)),  # before the window
+        (None, None, "fail", now - timedelta(minutes=20)),  # a slot nobody named
+    ]
+    with store.session() as session:
+        for n, (station, slot, outcome, at) in enumerate(attempts, start=1):
+            unit = Unit(serial_number=f"P028SLOT{n:07d}", status="testing", updated_at=at)
+            session.add(unit)
+            session.flush()
+            session.add(
+                UnitAttempt(
+                    unit_id=unit.id,
+                    number=1,
+                    station=station,
+                    slot=slot,
+                    outcome=outcome,
+                    finished_at=at,
+                )
+            )
+    health = {(h.station, h.slot): (h.passed, h.failed, h.last) for h in slot_health(store, since)}
+    assert health == {
+        ("st1", "A"): (1, 1, now - timedelta(minutes=10)),
+        ("st1", "B"): (1, 0, now - timedelta(minutes=30)),
+        (None, None): (0, 1, now - timedelta(minutes=20)),
+    }

@@ -26,6 +26,7 @@ from sqlalchemy import (
     ColumnElement,
     String,
     Text,
+    case,
     cast,
     desc,
     func,
@@ -34,7 +35,7 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from trayline.store.db import Store
 from trayline.store.models.base import UtcDateTime, utcnow
@@ -315,26 +316,45 @@ def _number(text: str | None) -> float | None:
 
 
 def slot_health(store: Store, since: datetime, limit: int = 200) -> list[SlotHealth]:
-    """Per station and slot: test attempts passed and failed since ``since``, and the last one."""
-    passed = func.sum(func.cast(UnitAttempt.outcome == "pass", UnitAttempt.id.type))
-    failed = func.sum(func.cast(UnitAttempt.outcome == "fail", UnitAttempt.id.type))
-    query = (
+    """Per station and slot: test attempts passed and failed since ``since``, and the last one.
+
+    The window's attempts are grouped with their outcome only; each group's last test is
+    then one backward step of the time index (carrying every attempt's time through
+    SQLite's grouping sort made that sort a third slower)."""
+    passed = func.count(case((UnitAttempt.outcome == "pass", 1)))
+    failed = func.count(case((UnitAttempt.outcome == "fail", 1)))
+    groups = (
         select(
             UnitAttempt.station,
             UnitAttempt.slot,
-            passed,
-            failed,
-            func.max(UnitAttempt.finished_at),
+            passed.label("passed"),
+            failed.label("failed"),
         )
         .where(UnitAttempt.finished_at >= since)
         .group_by(UnitAttempt.station, UnitAttempt.slot)
         .order_by(UnitAttempt.station, UnitAttempt.slot)
         .limit(limit)
+        .subquery()
     )
+    other = aliased(UnitAttempt)
+    last = (
+        select(other.finished_at)
+        .where(
+            other.finished_at >= since,
+            other.station.is_not_distinct_from(groups.c.station),
+            other.slot.is_not_distinct_from(groups.c.slot),
+        )
+        .order_by(desc(other.finished_at))
+        .limit(1)
+        .scalar_subquery()
+    )
+    query = select(
+        groups.c.station, groups.c.slot, groups.c.passed, groups.c.failed, last
+    ).order_by(groups.c.station, groups.c.slot)
     with _reading(store) as session:
         return [
-            SlotHealth(st, sl, int(p or 0), int(f or 0), last)
-            for st, sl, p, f, last in session.execute(query)
+            SlotHealth(st, sl, int(p or 0), int(f or 0), at)
+            for st, sl, p, f, at in session.execute(query)
         ]
 
 

@@ -111,41 +111,46 @@ def _histograms(store: Store, since: datetime) -> list[dict[str, Any]]:
     return out
 
 
+def _per_hour_chart(store: Store, since: datetime, now: datetime) -> tuple[list[HourCount], str]:
+    """The units ended per hour and their chart, drawn on the reader thread (while the other
+    panels' queries run) rather than after every query has answered."""
+    outcomes = hourly_outcomes(store, since, now)
+    per_hour = units_per_hour(outcomes, since, now)
+    start = since.replace(minute=0, second=0, microsecond=0)
+    labels = [f"{start + timedelta(hours=i):%b %d %H:00}" for i in range(len(per_hour))]
+    return outcomes, bar_chart("Units finished per hour (UTC)", labels, per_hour)
+
+
 def overview(store: Store, days: int = 7, by: str = "day") -> Overview:
     """Every panel of the dashboard. The panels' queries are independent, so they run side by
-    side on :data:`_READERS` (each on its own pooled connection): the page waits for the
-    slowest query, not for their sum."""
+    side on :data:`_READERS` (each on its own pooled connection), the longest first: the
+    page waits for the slowest, not for their sum."""
     since, now = window(days)
-    pending = {
-        name: _READERS.submit(read, store, since)
-        for name, read in (
-            ("outcomes", hourly_outcomes),
-            ("firsts", hourly_first_attempts),
-            ("reasons", failure_reasons),
-            ("measurements", failed_measurements),
-            ("histograms", _histograms),
-            ("slots", slot_health),
-        )
+    reads: dict[str, Callable[[Store, datetime], Any]] = {
+        "slots": slot_health,
+        "histograms": _histograms,
     }
-    jobs = _READERS.submit(recent_jobs, store, MAX_JOBS)
     if by == "batch":
-        pending["batch_outcomes"] = _READERS.submit(batch_outcomes, store, since)
-        pending["batch_firsts"] = _READERS.submit(batch_first_attempts, store, since)
+        reads.update(batch_outcomes=batch_outcomes, batch_firsts=batch_first_attempts)
+    else:
+        reads["firsts"] = hourly_first_attempts
+    reads.update(measurements=failed_measurements, reasons=failure_reasons)
+    pending = {name: _READERS.submit(read, store, since) for name, read in reads.items()}
+    hourly = _READERS.submit(_per_hour_chart, store, since, now)
+    jobs = _READERS.submit(recent_jobs, store, MAX_JOBS)
     got: dict[str, Any] = {name: future.result() for name, future in pending.items()}
+    outcomes, uph_svg = hourly.result()
     if by == "batch":
         rows = _by_batch(got["batch_outcomes"], got["batch_firsts"])
     else:
-        rows = yield_rows(got["outcomes"], got["firsts"], by)
-    per_hour = units_per_hour(got["outcomes"], since, now)
-    start = since.replace(minute=0, second=0, microsecond=0)
-    labels = [f"{start + timedelta(hours=i):%b %d %H:00}" for i in range(len(per_hour))]
+        rows = yield_rows(outcomes, got["firsts"], by)
     return Overview(
         since=since,
         days=max(1, min(days, MAX_DAYS)),
         by=by,
         rows=rows,
         total=_total(rows),
-        uph_svg=bar_chart("Units finished per hour (UTC)", labels, per_hour),
+        uph_svg=uph_svg,
         reasons=pareto(got["reasons"]),
         measurements=got["measurements"],
         histograms=got["histograms"],
