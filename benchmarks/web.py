@@ -23,7 +23,9 @@ inputs and the server time is measured:
 
 Printed: the machine's load average, p50 / p95 / max per page, the p95 of the
 same page on a 1,000-unit line measured in the same run (the baseline: a ratio
-near 1 means the page's cost does not grow with the line), and for the slowest
+near 1 means the page's cost does not grow with the line), the median CPU time
+this process spent per request (the app and SQLite; it moves far less with the
+machine's load than the server time does), and for the slowest
 page the SQL it ran with the database's plan (``EXPLAIN QUERY PLAN`` on
 SQLite, ``EXPLAIN ANALYZE`` on PostgreSQL) for its three slowest statements.
 The issue's scale is 1,000,000 units / 20,000,000 events on PostgreSQL and
@@ -311,26 +313,34 @@ DRAWN_ANEW = "dashboard / (charts drawn anew)"
 costs when a unit has finished since the last one (each chart's data changed)."""
 
 
-def measure(store: Store, units: int, requests: int) -> dict[str, list[float]]:
+Samples = dict[str, list[float]]
+"""Seconds per request, by page."""
+
+
+def measure(store: Store, units: int, requests: int) -> tuple[Samples, Samples]:
+    """Server time per request by page, and this process's CPU time per request (every
+    thread: the app's Python and SQLite's work, not PostgreSQL's server processes) —
+    the CPU figure hardly moves with the machine's load, the server time does."""
     app = create_app(store, secret="b" * 48)
     headers = {"authorization": f"Bearer {TOKEN}"}
     rng = random.Random(7)
-    times: dict[str, list[float]] = {}
+    times: Samples = {}
+    cpu: Samples = {}
     with TestClient(app) as client:
         for name, path in _pages(units, rng).items():
             client.get(path(), headers=headers, follow_redirects=False)  # warm the cache
-            samples = []
+            times[name], cpu[name] = [], []
             for _ in range(requests):
                 target = path()
                 if name == DRAWN_ANEW:
                     forget_charts()
-                began = time.perf_counter()
+                began, used = time.perf_counter(), time.process_time()
                 reply = client.get(target, headers=headers, follow_redirects=False)
-                samples.append(time.perf_counter() - began)
+                times[name].append(time.perf_counter() - began)
+                cpu[name].append(time.process_time() - used)
                 if reply.status_code not in (200, 303):
                     sys.exit(f"{target}: {reply.status_code} {reply.text[:200]}")
-            times[name] = samples
-    return times
+    return times, cpu
 
 
 def _p95(samples: list[float]) -> float:
@@ -338,17 +348,20 @@ def _p95(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def report(
-    store: Store, times: dict[str, list[float]], base: dict[str, list[float]], units: int
-) -> None:
+def report(store: Store, measured: tuple[Samples, Samples], base: Samples, units: int) -> None:
+    times, cpu = measured
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine load average (1, 5, 15 min) after measuring: {load}; {os.cpu_count()} CPUs")
-    print(f"{'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'base p95':>9} {'ratio':>6}")
+    print(
+        f"{'page':<34} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'base p95':>9} {'ratio':>6}"
+        f" {'CPU p50':>8}"
+    )
     for name, samples in times.items():
         ratio = _p95(samples) / _p95(base[name])
         print(
             f"{name:<34} {statistics.median(samples) * 1000:8.1f} {_p95(samples) * 1000:8.1f} "
             f"{max(samples) * 1000:8.1f} {_p95(base[name]) * 1000:9.1f} {ratio:6.2f}"
+            f" {statistics.median(cpu[name]) * 1000:8.1f}"
         )
     slowest = max(times, key=lambda k: _p95(times[k]))
     print(f"\nslowest page: {slowest}; its three slowest statements and their plans:")
@@ -463,7 +476,7 @@ def main() -> None:
         base = _filled(
             backend, args.workdir, args.pg_admin_url, f"{BENCH_DB}_base", BASE_UNITS, args
         )
-        base_times = measure(base, BASE_UNITS, args.requests)
+        base_times, _ = measure(base, BASE_UNITS, args.requests)
         base.dispose()
         store = _filled(backend, args.workdir, args.pg_admin_url, BENCH_DB, units, args)
         report(store, measure(store, units, args.requests), base_times, units)
