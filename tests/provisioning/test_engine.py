@@ -43,7 +43,10 @@ async def provision(
     options = options or EngineOptions(chunk=100, group_chunk=100, concurrency=16)
     journal, _ = open_job(store, job_spec or spec(), IDENTITY, inputs(lines), options)
     async with client or cloud.client() as c:
-        return await run_job(c, journal, options)
+        outcome = await run_job(c, journal, options)
+    # The engine plans from the journal's mirror of its own writes: it must be the store's truth.
+    assert await journal.current() == journal.state()
+    return outcome
 
 
 def product_view(cloud: Cloud) -> dict[str, tuple[Any, ...]]:
@@ -299,3 +302,46 @@ async def test_a_lost_lease_stops_before_the_next_request(cloud: Cloud, store: S
         outcome = await run_job(client, journal, options, lease_lost=lease_lost)
     assert outcome.exit_code == 3 and "lease" in (outcome.stopped or "")
     assert renamed() <= 5 + options.concurrency, "only the requests already on the wire finish"
+
+
+class Tamperer:
+    """A progress sink that renames some devices in the cloud just before the first verify,
+    as someone in the console would: verify must send them back to the name step."""
+
+    def __init__(self, devices: list[Any]) -> None:
+        self.devices = devices
+        self.verifies = 0
+        self.steps: list[str] = []
+
+    def step_started(self, step: Any, total: int) -> None:
+        self.steps.append(str(step))
+        if str(step) == "verify":
+            self.verifies += 1
+            if self.verifies == 1:
+                for device in self.devices:
+                    device.name = "renamed-in-the-console"
+
+    def advance(self, step: Any, count: int = 1) -> None:
+        pass
+
+    def step_finished(self, step: Any) -> None:
+        pass
+
+    def notice(self, message: str) -> None:
+        pass
+
+
+async def test_verify_sends_back_what_the_cloud_disagrees_with(cloud: Cloud, store: Store) -> None:
+    """Devices renamed behind the job's back are renamed again and verified in the same run;
+    the journal's mirror (what the engine plans from) equals the store's rows at the end."""
+    devices = cloud.app.cloud.make_devices("BRN404", 60)
+    options = EngineOptions(chunk=100, group_chunk=100, concurrency=8)
+    journal, _ = open_job(store, spec(), IDENTITY, inputs([d.id for d in devices]), options)
+    sink = Tamperer(devices[:7])
+    async with cloud.client() as client:
+        outcome = await run_job(client, journal, options, sink)
+    assert outcome.counts == {"devices": 60, "provisioned": 60, "failed": 0, "remaining": 0}
+    assert sink.steps[-4:] == ["name", "verify", "name", "verify"]
+    assert outcome.by_step["name"] == 60 + 7
+    assert all(d.name == d.serial_number for d in devices)
+    assert await journal.current() == journal.state()

@@ -284,6 +284,12 @@ class _Engine:
                     raise JobStopped("another process took over this job's lease; stopped")
                 before = self.client.requests_sent
                 await run_step(self.ctx, work.step, work.devices)
+                if work.step is Step.VERIFY:
+                    # Verify sends devices back to earlier steps. The writer runs a commit's
+                    # intents before its results, so the "pending" it wrote must be committed
+                    # before those steps' intents are queued. No other step touches a column
+                    # that a later step of the same run marks.
+                    await self.journal.flush()
                 key = str(work.step)
                 self.by_step[key] = self.by_step.get(key, 0) + self.client.requests_sent - before
         except JobStopped as exc:
@@ -294,7 +300,7 @@ class _Engine:
             await asyncio.shield(self._interrupted())
             raise
         await self.journal.flush()
-        state = await asyncio.to_thread(self.journal.state)
+        state = await self.journal.current()
         counts = summarise(state)
         finished = next_step(state) is None
         status = "stopped" if stopped else ("done" if finished else "incomplete")
@@ -329,9 +335,11 @@ class _Engine:
         await self.journal.flush()
 
     async def _next(self) -> StepWork | None:
-        """The planner's next step, minus devices that hit a transient error this run."""
-        await self.journal.flush()
-        state = await asyncio.to_thread(self.journal.state)
+        """The planner's next step, minus devices that hit a transient error this run.
+
+        It plans from the journal's mirror of its own writes, so it neither waits for the
+        writer to commit the last step's answers nor reads the job's rows back."""
+        state = await self.journal.current()
         if self.ctx.sitting_out:
             kept = tuple(d for d in state.devices if d.key not in self.ctx.sitting_out)
             state = replace(state, devices=kept)

@@ -15,12 +15,13 @@ the same tray against the local cloud and then the real one is two jobs.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from trayline.provisioning.plan import Change, DeviceState, JobState
+from trayline.provisioning.plan import Change, DeviceState, JobState, apply_change
 from trayline.store import jobs
 from trayline.store.db import Store
 from trayline.store.jobs import JobRow
@@ -85,6 +86,8 @@ class Journal:
         self.store = store
         self.job_id = job_id
         self.writer: StoreWriter | None = None
+        self._mirror: JobState | None = None
+        self._devices: dict[int, DeviceState] = {}
 
     # -- creating and finding jobs -------------------------------------------------------
 
@@ -163,6 +166,30 @@ class Journal:
             devices=tuple(DeviceState(*row) for row in rows),
         )
 
+    async def current(self) -> JobState:
+        """The job as this run's own writes leave it, without reading 10,000 rows per step.
+
+        The first call reads the store; from then on every intent, result and
+        group status this journal writes is applied here too, so the planner
+        sees what the store will hold once the writer has committed. Only the
+        process holding the job's lease writes its rows, so nothing else can
+        change them under us; :meth:`state` still reads the store itself.
+        """
+        if self._mirror is None:
+            state = await asyncio.to_thread(self.state)
+            self._devices = {d.key: d for d in state.devices}
+            self._mirror = state
+        return replace(self._mirror, devices=tuple(self._devices.values()))
+
+    def _mirror_changes(self, changes: Sequence[Change]) -> None:
+        if self._mirror is None:
+            return
+        devices = self._devices
+        for change in changes:
+            device = devices.get(change.key)
+            if device is not None:
+                devices[change.key] = apply_change(device, change)
+
     # -- writing ---------------------------------------------------------------------------
 
     def attach(self, writer: StoreWriter) -> None:
@@ -188,11 +215,14 @@ class Journal:
             jobs.set_job(self.store, self.job_id, **fields)
         else:
             self.writer.put(jobs.set_job_op(self.job_id, **fields))
+        if self._mirror is not None and "group_status" in fields:
+            self._mirror = replace(self._mirror, group_status=fields["group_status"])
 
     async def intend(self, keys: Sequence[int], column: str) -> None:
         """The intent: a request for ``keys``' ``column`` step is about to go out. Durable
         before the caller goes on; counts an attempt per device."""
         await self._submit(jobs.mark_op(keys, column, "sent"))
+        self._mirror_changes([Change(key, **{column: "sent"}) for key in keys])
 
     def record(self, changes: Sequence[Change]) -> None:
         """Results, written with the next group commit."""
@@ -200,6 +230,7 @@ class Journal:
         rows = [r for r in rows if len(r) > 1]
         if rows:
             self._put(jobs.update_devices_op(rows))
+            self._mirror_changes(changes)
 
     def event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
         self._put(jobs.event_op(kind, message, data or {}))

@@ -45,6 +45,7 @@ __all__ = [
     "Step",
     "StepRule",
     "StepWork",
+    "apply_change",
     "apply_changes",
     "disagreements",
     "estimate_requests",
@@ -324,29 +325,28 @@ class Change:
 def apply_changes(job: JobState, changes: Iterable[Change]) -> JobState:
     """The job as it is after ``changes`` (what the journal holds once they are written)."""
     by_key = {c.key: c for c in changes}
-    devices = []
-    for d in job.devices:
-        c = by_key.get(d.key)
-        if c is None:
-            devices.append(d)
-            continue
-        v = c.values()
-        devices.append(
-            DeviceState(
-                d.key,
-                d.identifier,
-                d.id_kind,
-                v.get("device_id", d.device_id),  # type: ignore[arg-type]
-                v.get("serial_number", d.serial),  # type: ignore[arg-type]
-                v.get("imported", d.imported),  # type: ignore[arg-type]
-                v.get("grouped", d.grouped),  # type: ignore[arg-type]
-                v.get("named", d.named),  # type: ignore[arg-type]
-                v.get("claimed", d.claimed),  # type: ignore[arg-type]
-                v.get("verified", d.verified),  # type: ignore[arg-type]
-                v.get("failure", d.failure),  # type: ignore[arg-type]
-            )
-        )
-    return JobState(job.group, job.group_status, job.naming, job.claim_mode, tuple(devices))
+    devices = tuple(
+        d if (c := by_key.get(d.key)) is None else apply_change(d, c) for d in job.devices
+    )
+    return JobState(job.group, job.group_status, job.naming, job.claim_mode, devices)
+
+
+def apply_change(d: DeviceState, change: Change) -> DeviceState:
+    """One device as it is once ``change`` is written."""
+    v = change.values()
+    return DeviceState(
+        d.key,
+        d.identifier,
+        d.id_kind,
+        v.get("device_id", d.device_id),  # type: ignore[arg-type]
+        v.get("serial_number", d.serial),  # type: ignore[arg-type]
+        v.get("imported", d.imported),  # type: ignore[arg-type]
+        v.get("grouped", d.grouped),  # type: ignore[arg-type]
+        v.get("named", d.named),  # type: ignore[arg-type]
+        v.get("claimed", d.claimed),  # type: ignore[arg-type]
+        v.get("verified", d.verified),  # type: ignore[arg-type]
+        v.get("failure", d.failure),  # type: ignore[arg-type]
+    )
 
 
 # -- pure decisions ---------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The web application: middleware, error pages, and the routers, assembled in one place.
 
 :func:`create_app` is what ``trayline serve`` runs and what the tests drive
-(in-process, through httpx's ASGI transport, or over a socket for the browser
+(in-process, through httpx2's ASGI transport, or over a socket for the browser
 tests). A missing login answers 401 on ``/api/`` and sends a browser to the
 login page; a role too low or a missing CSRF token answers 403.
 """
