@@ -304,6 +304,43 @@ def test_host_window_is_shared_between_limiters(tmp_path: Path) -> None:
     assert fake.now >= sent[0] + 10.0, "30 requests at 10 per 5 s take two more windows"
 
 
+def test_host_window_matches_a_plain_model_of_its_window(tmp_path: Path) -> None:
+    """Takes, answers (re-stamps) and give-backs from two handles in a random order: the file
+    holds exactly the slots a plain list says are in the window, in order, and refuses
+    exactly when that list is full."""
+    rng = random.Random(5)
+    path = tmp_path / "rate.window"
+    handles = [HostWindow(path), HostWindow(path)]
+    model: list[float] = []
+    in_flight: list[float] = []
+    now, seconds, capacity = 100.0, 2.0, 40
+    for _ in range(3000):
+        now += rng.choice([0.0, 0.001, 0.01, 0.1])
+        model = [t for t in model if t > now - seconds]
+        handle = rng.choice(handles)
+        roll = rng.random()
+        if roll < 0.5:
+            wait = handle.take(now, capacity, seconds)
+            assert (wait == 0.0) == (len(model) < capacity)
+            if wait == 0.0:
+                model.append(now)
+                in_flight.append(now)
+            else:
+                assert wait == pytest.approx(max(sorted(model)[-capacity] + seconds - now, 0.0005))
+        elif in_flight:
+            sent = in_flight.pop(rng.randrange(len(in_flight)))
+            if sent in model:
+                model.remove(sent)
+                if roll < 0.9:
+                    model.append(now)
+            if roll < 0.9:
+                handle.restamp(sent, now, seconds)
+            else:
+                handle.drop(sent, now, seconds)
+        _paused, stamps = handle._read(now, seconds)
+        assert list(stamps) == sorted(model)
+
+
 def test_host_window_shares_a_429_pause(tmp_path: Path) -> None:
     fake = FakeTime()
     path = tmp_path / "rate.window"

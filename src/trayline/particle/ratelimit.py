@@ -41,9 +41,10 @@ import asyncio
 import fcntl
 import hashlib
 import os
-import struct
 import tempfile
 import time
+from array import array
+from bisect import bisect_left, bisect_right, insort
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -88,13 +89,18 @@ def rate_limit_from_env(explicit: str | None = None) -> RateLimit:
 class HostWindow:
     """The send times of every trayline process on this host talking to one cloud.
 
-    A file of little-endian doubles: the first is the time until which every
-    sender pauses (after a 429), the rest the ``time.monotonic()`` stamps of
-    the requests sent in the last window — a clock every process on the host
-    shares. Each call locks the file (``flock``), prunes stamps older than the
-    window, decides, and rewrites it: a few microseconds for a few thousand
-    stamps, far below the time between requests at any cloud's limit. Stamps
-    in the future (a file that survived a reboot) are dropped.
+    A file of doubles in the host's byte order: the first is the time until
+    which every sender pauses (after a 429), the rest the ``time.monotonic()``
+    stamps of the requests sent in the last window, oldest first — a clock
+    every process on the host shares. Each call locks the file (``flock``),
+    cuts the stamps older than the window with a binary search, decides, and
+    rewrites it: a few microseconds whatever the window holds, so a job at
+    hundreds of requests a second spends next to nothing here. Stamps in the
+    future (a file that survived a reboot) are dropped.
+
+    The stamps stay in order because every new one is the current time, put
+    in its place with ``insort`` (another process may have written a stamp a
+    hair later than ours while we waited for the lock).
     """
 
     def __init__(self, path: Path) -> None:
@@ -108,31 +114,28 @@ class HostWindow:
         """The shared window for ``api_url`` in the per-user runtime folder."""
         base = folder or Path(tempfile.gettempdir()) / f"trayline-{os.getuid()}"
         digest = hashlib.sha256(api_url.rstrip("/").encode()).hexdigest()[:16]
-        return cls(base / f"rate-{digest}.window")
+        return cls(base / f"rate-{digest}.v2.window")
 
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
 
-    def _read(self, now: float, seconds: float) -> tuple[float, list[float]]:
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        data = b""
-        while chunk := os.read(self._fd, 1 << 16):
-            data += chunk
-        count = len(data) // 8
-        values = list(struct.unpack(f"<{count}d", data[: count * 8])) if count else [0.0]
-        paused, stamps = values[0], values[1:]
-        edge = now - seconds
-        kept = [t for t in stamps if edge < t <= now + 1.0]
+    def _read(self, now: float, seconds: float) -> tuple[float, array[float]]:
+        size = os.fstat(self._fd).st_size
+        data = os.pread(self._fd, size - size % 8, 0)
+        values = array("d")
+        values.frombytes(data)
+        paused = values[0] if values else 0.0
+        first = bisect_right(values, now - seconds, 1) if values else 0
+        last = bisect_right(values, now + 1.0, max(first, 1)) if values else 0
         if paused > now + seconds + 3600:
             paused = 0.0
-        return paused, kept
+        return paused, values[max(first, 1) : last]
 
-    def _write(self, paused: float, stamps: list[float]) -> None:
-        data = struct.pack(f"<{len(stamps) + 1}d", paused, *stamps)
-        os.lseek(self._fd, 0, os.SEEK_SET)
-        os.write(self._fd, data)
+    def _write(self, paused: float, stamps: array[float]) -> None:
+        data = array("d", (paused,)).tobytes() + stamps.tobytes()
+        os.pwrite(self._fd, data, 0)
         os.ftruncate(self._fd, len(data))
 
     def take(self, now: float, capacity: int, seconds: float) -> float:
@@ -143,9 +146,8 @@ class HostWindow:
             if now < paused:
                 return paused - now
             if len(stamps) >= capacity:
-                ordered = sorted(stamps)
-                return max(ordered[len(ordered) - capacity] + seconds - now, 0.0005)
-            stamps.append(now)
+                return max(stamps[len(stamps) - capacity] + seconds - now, 0.0005)
+            insort(stamps, now)
             self._write(paused, stamps)
             return 0.0
         finally:
@@ -154,8 +156,9 @@ class HostWindow:
     def restamp(self, sent: float, now: float, seconds: float) -> None:
         """Count the slot taken at ``sent`` from ``now`` (its answer arrived)."""
 
-        def change(paused: float, stamps: list[float]) -> float:
-            _restamp(stamps, sent, now)
+        def change(paused: float, stamps: array[float]) -> float:
+            if _remove(stamps, sent):
+                insort(stamps, now)
             return paused
 
         self._edit(now, seconds, change)
@@ -163,7 +166,7 @@ class HostWindow:
     def drop(self, sent: float, now: float, seconds: float) -> None:
         """Give back the slot taken at ``sent``: its request never went out."""
 
-        def change(paused: float, stamps: list[float]) -> float:
+        def change(paused: float, stamps: array[float]) -> float:
             _remove(stamps, sent)
             return paused
 
@@ -173,7 +176,7 @@ class HostWindow:
         self._edit(now, seconds, lambda paused, _stamps: max(paused, until))
 
     def _edit(
-        self, now: float, seconds: float, change: Callable[[float, list[float]], float]
+        self, now: float, seconds: float, change: Callable[[float, array[float]], float]
     ) -> None:
         fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
@@ -183,18 +186,13 @@ class HostWindow:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
-def _restamp(stamps: list[float], sent: float, now: float) -> None:
-    for i in range(len(stamps) - 1, -1, -1):
-        if stamps[i] == sent:
-            stamps[i] = now
-            return
-
-
-def _remove(stamps: list[float], sent: float) -> None:
-    for i in range(len(stamps) - 1, -1, -1):
-        if stamps[i] == sent:
-            del stamps[i]
-            return
+def _remove(stamps: array[float], sent: float) -> bool:
+    """Remove one stamp equal to ``sent`` (they are in order); False if it has left the window."""
+    at = bisect_left(stamps, sent)
+    if at < len(stamps) and stamps[at] == sent:
+        del stamps[at]
+        return True
+    return False
 
 
 class RateLimiter:
