@@ -267,16 +267,23 @@ def recording(engine: Engine) -> Iterator[list[tuple[float, str, Any]]]:
         event.remove(engine, "after_cursor_execute", after)
 
 
-def explain(store: Store, statement: str, params: Any) -> str:
+def explain(store: Store, statement: str, params: Any, settings: list[tuple[str, Any]]) -> str:
+    """The database's plan of ``statement``; on PostgreSQL run (``EXPLAIN ANALYZE``) in a
+    transaction that first applies the ``set_config`` calls the page made before its
+    statements (the dashboard turns JIT and parallel workers off for its reads)."""
     backend = store.engine.dialect.name
     prefix = "EXPLAIN ANALYZE " if backend == "postgresql" else "EXPLAIN QUERY PLAN "
     with store.engine.connect() as conn:
         raw = conn.connection.dbapi_connection
         assert raw is not None
         cursor = raw.cursor()
+        if backend == "postgresql":
+            for setting, values in settings:
+                cursor.execute(setting, values)
         cursor.execute(prefix + statement, params)
         rows = cursor.fetchall()
         cursor.close()
+        raw.rollback()
     if backend == "postgresql":
         return "\n".join(r[0] for r in rows)
     return "\n".join(f"{'  ' * (r[1] and 1)}{r[-1]}" for r in rows)
@@ -370,9 +377,10 @@ def report(store: Store, measured: tuple[Samples, Samples], base: Samples, units
     forget_charts()
     with TestClient(app) as client, recording(store.engine) as seen:
         client.get(path, headers={"authorization": f"Bearer {TOKEN}"}, follow_redirects=False)
+    settings = list({st: p for _, st, p in seen if "set_config(" in st}.items())
     for took, statement, params in sorted(seen, key=lambda s: -s[0])[:3]:
         print(f"\n-- {took * 1000:.1f} ms\n{statement.strip()}\n-- plan:")
-        print(explain(store, statement, params))
+        print(explain(store, statement, params, settings))
 
 
 def _filled(backend: str, workdir: Path, pg_admin: str, name: str, units: int, args: Any) -> Store:
