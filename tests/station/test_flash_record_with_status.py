@@ -18,9 +18,12 @@ from trayline.store.units import (
     DeviceClaimed,
     EventContext,
     LeaseLost,
+    UnitView,
     advance_in,
     identify,
     identify_in,
+    lease_by_serial,
+    link_part,
     register_unit,
     take_lease,
     unit_by_serial,
@@ -140,4 +143,33 @@ def test_the_device_id_is_written_with_the_intent(tmp_path: Path) -> None:
     assert view is not None and view.device_id == device
     assert [e.kind for e in unit_events(store, first)] == ["scanned", "identified"]
     assert len(flash_records_for_unit(store, first)) == 2
+    store.dispose()
+
+
+def test_a_view_from_what_the_slot_knew_equals_a_fresh_read(tmp_path: Path) -> None:
+    store, unit_id, record = _unit_with_intent(tmp_path)
+    link_part(store, unit_id, "battery", "BAT-000001", unique=True, ctx=CTX)
+    known = lease_by_serial(store, "P028TEST0000001", "station-a", ttl=timedelta(minutes=5))
+    assert known is not None and known.attempts == 0
+    views: list[UnitView] = []
+    _finish(
+        store,
+        record,
+        lambda s: views.append(
+            advance_in(
+                s,
+                unit_id,
+                "test_flashed",
+                owner="station-a",
+                ctx=CTX,
+                detail="flashed",
+                open_attempt=True,
+                known=known,
+            )
+        ),
+    )
+    fresh = unit_by_serial(store, "P028TEST0000001")
+    assert views == [fresh]
+    assert fresh is not None and fresh.parts == (("battery", "BAT-000001"),)
+    assert (fresh.attempts, fresh.running_attempt) == (1, 1)
     store.dispose()

@@ -290,7 +290,8 @@ class _Unit:
             firmware = dict(self.view.firmware)
             firmware[role] = _firmware_entry(report)
             args = step(firmware, report)
-            return lambda session: done.append(advance_in(session, self.view.id, **args))
+            known = self.view  # since the lease: this slot links no parts
+            return lambda session: done.append(advance_in(session, known.id, known=known, **args))
 
         try:
             flash_bundle(

@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, literal_column, or_, select, union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    case,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
@@ -31,6 +41,7 @@ __all__ = [
     "unit_events",
     "unit_ids_in",
     "unit_view",
+    "view_of",
 ]
 
 
@@ -82,28 +93,54 @@ class EventView:
     detail: str | None
 
 
-def unit_view(session: Session, row: Unit) -> UnitView:
-    # Parts and attempts in one round trip (a view is built after every step of a unit).
+def _parts_and_attempts() -> Any:
     parts_q = select(
         literal_column("0", Integer).label("what"),
         Part.id,
         Part.kind,
         Part.part_serial,
         literal_column("0", Integer).label("n"),
-    ).where(Part.unit_id == row.id)
+    ).where(Part.unit_id == bindparam("unit_id"))
     attempts_q = select(
         literal_column("1", Integer).label("what"),
         UnitAttempt.id,
         literal_column("NULL", String).label("kind"),
         UnitAttempt.outcome,
         UnitAttempt.number,
-    ).where(UnitAttempt.unit_id == row.id)
-    rows: list[Any] = list(
-        session.execute(union_all(parts_q, attempts_q).order_by("what", "id")).all()
-    )
-    parts = [(kind, serial) for what, _id, kind, serial, _n in rows if what == 0]
+    ).where(UnitAttempt.unit_id == bindparam("unit_id"))
+    return union_all(parts_q, attempts_q).order_by("what", "id")
+
+
+_PARTS_AND_ATTEMPTS = _parts_and_attempts()
+"""Built once: a view is read after most steps of a unit, and building the statement (and
+its cache key) each time cost as much as running it. So are the statements below, which
+:mod:`trayline.store.units` runs at every step of every unit (bound by name)."""
+
+UNIT_BY_SERIAL = select(Unit).where(Unit.serial_number == bindparam("serial"))
+UNIT_FOR_UPDATE = select(Unit).where(Unit.id == bindparam("unit_id")).with_for_update()
+ATTEMPT = select(UnitAttempt).where(
+    UnitAttempt.unit_id == bindparam("unit_id"), UnitAttempt.number == bindparam("number")
+)
+ATTEMPT_NUMBERS = select(
+    func.max(UnitAttempt.number),
+    func.max(case((UnitAttempt.outcome == "running", UnitAttempt.number))),
+).where(UnitAttempt.unit_id == bindparam("unit_id"))
+"""The last attempt's number and the running one's (if any), in one statement."""
+
+
+def unit_view(session: Session, row: Unit) -> UnitView:
+    # Parts and attempts in one round trip (a view is built after every step of a unit).
+    rows: list[Any] = list(session.execute(_PARTS_AND_ATTEMPTS, {"unit_id": row.id}).all())
+    parts = [(kind, serial or "") for what, _id, kind, serial, _n in rows if what == 0]
     attempts = {number: outcome for what, _id, _k, outcome, number in rows if what == 1}
     running = [number for number, outcome in attempts.items() if outcome == "running"]
+    return view_of(row, tuple(parts), len(attempts), running[0] if running else None)
+
+
+def view_of(
+    row: Unit, parts: tuple[tuple[str, str], ...], attempts: int, running: int | None
+) -> UnitView:
+    """The view of ``row`` (flushed) when its parts and attempts are already known."""
     return UnitView(
         id=row.id,
         serial_number=row.serial_number,
@@ -120,18 +157,18 @@ def unit_view(session: Session, row: Unit) -> UnitView:
         cloud=dict(row.cloud) if row.cloud else None,
         lease_owner=row.lease_owner,
         lease_until=row.lease_until,
-        parts=tuple((k, s or "") for k, s in parts),
-        attempts=len(attempts),
-        open_attempt=bool(running),
+        parts=parts,
+        attempts=attempts,
+        open_attempt=running is not None,
         created_at=row.created_at,
         updated_at=row.updated_at,
-        running_attempt=running[0] if running else None,
+        running_attempt=running,
     )
 
 
 def unit_by_serial(store: Store, serial: str) -> UnitView | None:
     with store.session() as session:
-        row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
+        row = session.scalars(UNIT_BY_SERIAL, {"serial": serial}).first()
         return unit_view(session, row) if row else None
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -33,6 +33,10 @@ from trayline.store.models.base import utcnow
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasurement
 from trayline.store.outbox import enqueue_final_state
 from trayline.store.unit_queries import (
+    ATTEMPT,
+    ATTEMPT_NUMBERS,
+    UNIT_BY_SERIAL,
+    UNIT_FOR_UPDATE,
     AttemptView,
     EventView,
     UnitView,
@@ -43,6 +47,7 @@ from trayline.store.unit_queries import (
     unit_events,
     unit_ids_in,
     unit_view,
+    view_of,
 )
 from trayline.store.unit_sessions import ThreadedStore, for_threads, relaxed, writing
 
@@ -260,7 +265,7 @@ def lease_by_serial(
     transaction; ``None`` when there is no such unit or another owner holds it."""
     now = utcnow()
     with relaxed(store) as session:  # no flush of its own: a lease dies with its process
-        row = session.scalars(select(Unit).where(Unit.serial_number == serial)).first()
+        row = session.scalars(UNIT_BY_SERIAL, {"serial": serial}).first()
         if row is None:
             return None
         held_by, until = row.lease_owner, row.lease_until
@@ -309,7 +314,7 @@ def _apply(
 ) -> Unit:
     """One transition; ``row`` is the unit already loaded (and locked) in this transaction."""
     if row is None:
-        row = session.scalars(select(Unit).where(Unit.id == unit_id).with_for_update()).first()
+        row = session.scalars(UNIT_FOR_UPDATE, {"unit_id": unit_id}).first()
     if row is None:
         raise LookupError(f"no unit {unit_id}")
     if owner is not None and row.lease_owner != owner:
@@ -380,9 +385,12 @@ def advance_in(
     fields: Mapping[str, Any] | None = None,
     then: Sequence[tuple[str, str]] = (),
     open_attempt: bool = False,
+    known: UnitView | None = None,
 ) -> UnitView:
     """:func:`advance` inside a transaction another repository opened — a flash record
-    completed together with the status it leads to (``flash_records.finish_flash(also=)``)."""
+    completed together with the status it leads to (``flash_records.finish_flash(also=)``).
+    ``known``: a slot's view since its lease (no parts linked since): its parts and attempts
+    are not read again."""
     row = _apply(
         session,
         unit_id,
@@ -398,9 +406,13 @@ def advance_in(
         row = _apply(
             session, unit_id, next_status, owner=None, ctx=ctx, detail=next_detail, row=row
         )
-    if open_attempt:
-        _new_attempt(session, unit_id, ctx)
-    return unit_view(session, row)
+    number = _new_attempt(session, unit_id, ctx) if open_attempt else None
+    if known is None:
+        return unit_view(session, row)
+    session.flush()  # the row's updated_at, as a read would have flushed it
+    opened = number is not None and number != known.running_attempt
+    running = number if number is not None else known.running_attempt
+    return view_of(row, known.parts, known.attempts + opened, running)
 
 
 def add_event(
@@ -421,20 +433,14 @@ def add_event(
 
 
 def _running_attempt(session: Session, unit_id: int) -> int | None:
-    return session.scalars(
-        select(UnitAttempt.number).where(
-            UnitAttempt.unit_id == unit_id, UnitAttempt.outcome == "running"
-        )
-    ).first()
+    running = session.execute(ATTEMPT_NUMBERS, {"unit_id": unit_id}).one()[1]
+    return None if running is None else int(running)
 
 
 def _new_attempt(session: Session, unit_id: int, ctx: EventContext) -> int:
-    running = _running_attempt(session, unit_id)
+    last, running = session.execute(ATTEMPT_NUMBERS, {"unit_id": unit_id}).one()
     if running is not None:
-        return running
-    last = session.execute(
-        select(func.max(UnitAttempt.number)).where(UnitAttempt.unit_id == unit_id)
-    ).scalar()
+        return int(running)
     number = (last or 0) + 1
     session.add(UnitAttempt(unit_id=unit_id, number=number, station=ctx.station, slot=ctx.slot))
     return number
@@ -499,15 +505,10 @@ def finish_attempt_in(
     ctx: EventContext | None = None,
     finished_at: datetime | None = None,
 ) -> Unit | None:
-    """:func:`finish_attempt` inside a transaction another repository opened — a passed
-    test recorded with the production flash's intent (``flash_records.begin_flash(also=)``).
-
-    ``finished_at`` is when the test ended (default: now). Returns the unit row when
-    ``transition`` moved it.
-    """
-    row = session.scalars(
-        select(UnitAttempt).where(UnitAttempt.unit_id == unit_id, UnitAttempt.number == number)
-    ).one()
+    """:func:`finish_attempt` inside a transaction another repository opened (a passed test,
+    with the production flash's intent); ``finished_at``: when the test ended (default now).
+    Returns the unit row when ``transition`` moved it."""
+    row = session.scalars(ATTEMPT, {"unit_id": unit_id, "number": number}).one()
     row.outcome = outcome
     row.reason = reason
     row.finished_at = finished_at or utcnow()
