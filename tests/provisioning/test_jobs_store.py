@@ -89,6 +89,19 @@ async def test_writer_group_commits_and_waits_for_durability(store: Store) -> No
     writer.close()
 
 
+async def test_a_waited_write_does_not_wait_out_the_interval(store: Store) -> None:
+    """An intent (someone awaits it) is committed at once with what queued before it, even
+    when results alone would wait an hour for company."""
+    writer = StoreWriter(store, interval=3600.0, waited_interval=0.002)
+    writer.put(jobs.event_op("test.result", "fire and forget", {}))
+    await asyncio.wait_for(writer.submit(jobs.event_op("test.intent", "waited", {})), 60)
+    with store.session() as session:
+        kinds = set(session.scalars(select(Event.kind).where(Event.kind.like("test.%"))))
+    assert kinds == {"test.result", "test.intent"}
+    assert writer.commits == 1
+    writer.close()
+
+
 async def test_writer_failure_reaches_every_later_caller(store: Store) -> None:
     writer = StoreWriter(store, interval=0.01)
 

@@ -12,6 +12,9 @@ operations of one kind combined into one statement.
 The event loop only puts operations on a queue. :meth:`StoreWriter.submit`
 returns a future for callers that must know their write is durable before they
 go on (the intent before a request goes out); everyone else fires and forgets.
+A waited write shortens the gathering to ``waited_interval`` (2 ms): each
+request's intent is on its way's critical path, and 20 ms on each of 32
+workers' 120 ms round trips was a sixth of a rate-bound job's throughput.
 A failure of the store (full disk, server gone) is kept and re-raised to every
 later caller as :class:`~trayline.store.db.StoreError`, so the job stops with
 one line instead of writing into the void.
@@ -63,9 +66,17 @@ def _merged(ops: list[Op]) -> list[Op]:
 class StoreWriter:
     """Commits queued operations in groups from a thread of its own."""
 
-    def __init__(self, store: Store, *, interval: float = 0.02, max_batch: int = 2000) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        interval: float = 0.02,
+        waited_interval: float = 0.002,
+        max_batch: int = 2000,
+    ) -> None:
         self._store = store
         self._interval = interval
+        self._waited_interval = min(waited_interval, interval)
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[Op, Future[None] | None] | object] = (
             queue.SimpleQueue()
@@ -111,12 +122,18 @@ class StoreWriter:
         while not stopping:
             item = self._queue.get()
             batch: list[tuple[Op, Future[None] | None]] = []
-            deadline = time.monotonic() + self._interval
+            opened = time.monotonic()
+            deadline = opened + self._interval
             while True:
                 if item is _STOP:
                     stopping = True
                 else:
                     batch.append(item)  # type: ignore[arg-type]
+                    if item[1] is not None:  # type: ignore[index]
+                        # Someone waits for this one (an intent, before its request goes
+                        # out): commit within a couple of milliseconds, with whatever
+                        # else comes by then, instead of a whole interval.
+                        deadline = min(deadline, opened + self._waited_interval)
                 if stopping or len(batch) >= self._max_batch:
                     break
                 try:
