@@ -229,3 +229,42 @@ def test_yield_per_batch_of_non_unique_parts(store: Store, tmp_path: Path) -> No
         "P028LAB00000003",
         "P028LAB00000004",
     ]
+
+
+def test_a_token_lookup_waits_for_another_connections_write(tmp_path: Path) -> None:
+    """Another process holds SQLite's write lock and commits while the API looks a token up:
+    the lookup waits its turn instead of failing with 'database is locked'."""
+    import sqlite3
+    import threading
+    import time
+
+    from trayline.store.db import open_store
+
+    path = tmp_path / "line.db"
+    store = open_store(f"sqlite:///{path}")
+    try:
+        add_user(store, "ann", "engineer", "correct horse battery")
+        add_token(store, "ann", "a" * 64, "mes")
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("UPDATE web_users SET role = role")
+        found: list[object] = []
+
+        def lookup() -> None:
+            try:
+                found.append(user_for_token(store, "a" * 64))
+            except Exception as exc:  # what the old read-then-write did
+                found.append(exc)
+
+        thread = threading.Thread(target=lookup)
+        thread.start()
+        time.sleep(0.3)  # the lookup is waiting on the lock by now
+        other.execute("COMMIT")
+        other.close()
+        thread.join(60)
+        assert len(found) == 1
+        user = found[0]
+        assert not isinstance(user, Exception), user
+        assert user is not None and user.name == "ann"  # type: ignore[attr-defined]
+    finally:
+        store.dispose()

@@ -140,20 +140,25 @@ def add_token(store: Store, name: str, token_sha256: str, label: str = "") -> Us
 
 
 def user_for_token(store: Store, token_sha256: str) -> UserView | None:
-    """The enabled user a token digest belongs to (and note when it was used), or None."""
+    """The enabled user a token digest belongs to (and note when it was used), or None.
+
+    It writes first: on SQLite a transaction that reads and then writes cannot
+    wait for another connection's write (its snapshot is stale by then, and it
+    fails at once with "database is locked"); one that writes first waits on
+    ``busy_timeout`` like any writer — a station's slot threads or another
+    ``trayline`` process writing the same file.
+    """
+    enabled = select(WebUser.id).where(WebUser.disabled.is_(False))
     with store.session() as session:
-        found = session.execute(
-            select(WebUser, ApiToken.id)
-            .join(ApiToken, ApiToken.user_id == WebUser.id)
-            .where(ApiToken.token_sha256 == token_sha256, WebUser.disabled.is_(False))
-        ).first()
-        if found is None:
-            return None
-        user, token_id = found
         session.execute(
             update(ApiToken)
-            .where(ApiToken.id == token_id)
+            .where(ApiToken.token_sha256 == token_sha256, ApiToken.user_id.in_(enabled))
             .values(last_used_at=utcnow())
             .execution_options(synchronize_session=False)
         )
-        return _view(user)
+        user = session.scalars(
+            select(WebUser)
+            .join(ApiToken, ApiToken.user_id == WebUser.id)
+            .where(ApiToken.token_sha256 == token_sha256, WebUser.disabled.is_(False))
+        ).first()
+        return None if user is None else _view(user)
