@@ -51,6 +51,23 @@ main()
 """
 
 
+KILL_AFTER_SETUP_DONE = """
+import os, signal, sys
+from trayline.programmers.virtual import VirtualProgrammer
+
+real = VirtualProgrammer.set_setup_done
+
+def set_setup_done(self, done=True):
+    real(self, done)  # the flag is on the device; the production result is not written yet
+    os.kill(os.getpid(), signal.SIGKILL)
+
+VirtualProgrammer.set_setup_done = set_setup_done
+from trayline.cli.app import main
+sys.argv = ["trayline", *sys.argv[1:]]
+main()
+"""
+
+
 def _sync(session_store: Store, relaxed_session: bool) -> int:
     context = relaxed if relaxed_session else writing
     with context(session_store) as session:
@@ -131,4 +148,44 @@ def test_a_kill_after_a_passed_test_reruns_only_that_test(tmp_path: Path) -> Non
     assert flashes == [("test", "done"), ("production", "done")]
     kinds = [e["kind"] for e in record["events"]]
     assert kinds.count("tested") == 1 and kinds.index("tested") < kinds.index("production_flashed")
+    store.dispose()
+
+
+def test_a_kill_after_the_setup_done_flag_repeats_only_the_production_step(
+    tmp_path: Path,
+) -> None:
+    config, db, script, tray = _line(tmp_path)
+    with served_tray(tray, 1, 0.0):
+        killed = subprocess.run(
+            _station(config, db, script, tray, "-c", KILL_AFTER_SETUP_DONE),
+            capture_output=True,
+            timeout=300,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
+        store = open_store(db)
+        [unit] = list_units(store)
+        assert unit.status == "tested"  # the production intent (and the test) are on disk
+        assert [(r.role, r.status) for r in flash_records_for_unit(store, unit.id)] == [
+            ("test", "done"),
+            ("production", "writing"),
+        ]
+        store.dispose()
+
+        resumed = subprocess.run(_station(config, db, script, tray), capture_output=True)
+        assert resumed.returncode == 0, resumed.stderr.decode()
+    store = open_store(db)
+    [unit] = list_units(store)
+    record = unit_record(store, unit)
+    assert unit.status == "ready"
+    assert [(a["number"], a["outcome"]) for a in record["attempts"]] == [(1, "pass")]
+    flashes = flash_records_for_unit(store, unit.id)
+    assert [(r.role, r.status) for r in flashes] == [
+        ("test", "done"),
+        ("production", "writing"),
+        ("production", "done"),
+    ]
+    assert flashes[-1].bytes_written == 0  # the repeat found the production firmware there
+    kinds = [e["kind"] for e in record["events"]]
+    assert kinds[-4:] == ["production_flashed", "verified", "setup_done", "ready"]
+    assert kinds.count("setup_done") == 1
     store.dispose()

@@ -309,15 +309,25 @@ class _Unit:
         self.view = done[-1]
 
     def after_verified(self, prog: Programmer) -> tuple[tuple[str, str], ...]:
-        """The steps after ``verified`` that touch no device, recorded with it in one flush."""
+        """The steps after ``verified``, recorded with it in one flush.
+
+        A probe that sets the setup-done flag sets it here, before the production
+        flash's result is committed: the flash's intent (on disk) covers it, and a
+        crash before that commit repeats the production step — nothing written, the
+        flag set again (idempotent). If the probe fails to set it, the unit stops at
+        ``verified`` and the setup-done step of its own tries again, and fails the
+        unit with the probe's reason if it fails again.
+        """
         if not self.work.config.sku.setup_done_applies:
             return ((Status.READY, "ready to provision"),)
+        detail = _SETUP_BY_FIRMWARE
         if isinstance(prog, SupportsSetupDone):
-            return ()  # the probe sets the flag: a step of its own, with its own record
-        return (
-            (Status.SETUP_DONE, _SETUP_BY_FIRMWARE),
-            (Status.READY, "ready to provision"),
-        )
+            try:
+                done = prog.set_setup_done(True)
+            except ProgrammerError:
+                return ()
+            detail = "setup-done flag set" if done else "setup done not needed (Device OS)"
+        return ((Status.SETUP_DONE, detail), (Status.READY, "ready to provision"))
 
     def run_step(self, step: Step, to: Status, prog: Programmer, device_id: str) -> None:
         cfg = self.work.config
