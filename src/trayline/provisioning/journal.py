@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from trayline.provisioning.plan import Change, DeviceState, JobState, apply_change
+from trayline.provisioning.plan import Change, DeviceState, JobState, apply_values
 from trayline.store import jobs
 from trayline.store.db import Store
 from trayline.store.jobs import JobRow
@@ -181,14 +181,15 @@ class Journal:
             self._mirror = state
         return replace(self._mirror, devices=tuple(self._devices.values()))
 
-    def _mirror_changes(self, changes: Sequence[Change]) -> None:
+    def _mirror_rows(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Apply written rows (``id`` and the columns set) to the mirror."""
         if self._mirror is None:
             return
         devices = self._devices
-        for change in changes:
-            device = devices.get(change.key)
+        for row in rows:
+            device = devices.get(row["id"])
             if device is not None:
-                devices[change.key] = apply_change(device, change)
+                devices[row["id"]] = apply_values(device, row)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -222,15 +223,14 @@ class Journal:
         """The intent: a request for ``keys``' ``column`` step is about to go out. Durable
         before the caller goes on; counts an attempt per device."""
         await self._submit(jobs.mark_op(keys, column, "sent"))
-        self._mirror_changes([Change(key, **{column: "sent"}) for key in keys])
+        self._mirror_rows({"id": key, column: "sent"} for key in keys)
 
     def record(self, changes: Sequence[Change]) -> None:
         """Results, written with the next group commit."""
-        rows = [{"id": c.key, **c.values()} for c in changes]
-        rows = [r for r in rows if len(r) > 1]
+        rows = [{"id": c.key, **values} for c in changes if (values := c.values())]
         if rows:
             self._put(jobs.update_devices_op(rows))
-            self._mirror_changes(changes)
+            self._mirror_rows(rows)
 
     def event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
         self._put(jobs.event_op(kind, message, data or {}))

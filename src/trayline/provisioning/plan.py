@@ -47,6 +47,7 @@ __all__ = [
     "StepWork",
     "apply_change",
     "apply_changes",
+    "apply_values",
     "disagreements",
     "estimate_requests",
     "import_verdicts",
@@ -299,14 +300,11 @@ class Change:
 
     def values(self) -> dict[str, object]:
         """The fields to write, named as the store's columns (``serial`` → ``serial_number``)."""
-        out: dict[str, object] = {}
-        for f in fields(self):
-            if f.name == "key":
-                continue
-            value = getattr(self, f.name)
-            if value is not UNSET:
-                out["serial_number" if f.name == "serial" else f.name] = value
-        return out
+        return {
+            column: value
+            for name, column in _CHANGE_COLUMNS
+            if (value := getattr(self, name)) is not UNSET
+        }
 
     @classmethod
     def fail(cls, key: int, reason: str, *, keep_claim: bool = False) -> Change:
@@ -322,6 +320,14 @@ class Change:
         )
 
 
+_CHANGE_COLUMNS = tuple(
+    (f.name, "serial_number" if f.name == "serial" else f.name)
+    for f in fields(Change)
+    if f.name != "key"
+)
+"""(attribute, store column) of each field a :class:`Change` may set (``values`` runs per row)."""
+
+
 def apply_changes(job: JobState, changes: Iterable[Change]) -> JobState:
     """The job as it is after ``changes`` (what the journal holds once they are written)."""
     by_key = {c.key: c for c in changes}
@@ -333,7 +339,12 @@ def apply_changes(job: JobState, changes: Iterable[Change]) -> JobState:
 
 def apply_change(d: DeviceState, change: Change) -> DeviceState:
     """One device as it is once ``change`` is written."""
-    v = change.values()
+    return apply_values(d, change.values())
+
+
+def apply_values(d: DeviceState, v: Mapping[str, object]) -> DeviceState:
+    """One device as it is once the columns ``v`` (as :meth:`Change.values` names them) are
+    written."""
     return DeviceState(
         d.key,
         d.identifier,

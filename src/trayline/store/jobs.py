@@ -364,8 +364,8 @@ class UpdateOp:
 
 
 def update_devices_op(rows: Sequence[Mapping[str, Any]]) -> UpdateOp:
-    for row in rows:
-        unknown = set(row) - DEVICE_FIELDS - {"id"}
+    for shape in {tuple(row) for row in rows}:  # a handful of shapes for thousands of rows
+        unknown = set(shape) - DEVICE_FIELDS - {"id"}
         if unknown:
             raise ValueError(f"not a device field: {sorted(unknown)}")
     return UpdateOp(tuple(dict(row) for row in rows))
