@@ -8,7 +8,14 @@ from multiprocessing.synchronize import Barrier
 import pytest
 
 from trayline.store.db import Store, open_store
-from trayline.store.units import EventContext, PartTaken, link_part, register_unit
+from trayline.store.units import (
+    EventContext,
+    PartTaken,
+    link_part,
+    register_unit,
+    unit_by_serial,
+    unit_events,
+)
 
 RACERS = 8
 
@@ -59,3 +66,20 @@ def test_same_part_twice_on_sqlite_names_the_holder(store: Store) -> None:
     # a non-unique part (a lot code) may repeat across units
     assert link_part(store, first.id, "lot", "LOT-7", unique=False, ctx=ctx)
     assert link_part(store, second.id, "lot", "LOT-7", unique=False, ctx=ctx)
+
+
+def test_the_part_that_completes_a_unit_links_it_in_the_same_transaction(store: Store) -> None:
+    ctx = EventContext("st1")
+    unit, _ = register_unit(store, "P028AAAAAAAAAA3", sku="BRN404", ctx=ctx)
+    needs = ["battery", "enclosure"]
+    first = link_part(store, unit.id, "battery", "BAT-3", unique=True, ctx=ctx, complete=needs)
+    assert first is not None and first.status == "scanned"
+    assert first.parts == (("battery", "BAT-3"),)
+    last = link_part(store, unit.id, "enclosure", "ENC-3", unique=True, ctx=ctx, complete=needs)
+    assert last is not None and last.status == "parts_linked"
+    assert last == unit_by_serial(store, "P028AAAAAAAAAA3")
+    events = [(e.kind, e.detail) for e in unit_events(store, unit.id)]
+    assert events[-2:] == [
+        ("part_linked", "enclosure ENC-3"),
+        ("parts_linked", "battery BAT-3, enclosure ENC-3"),
+    ]

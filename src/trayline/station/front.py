@@ -195,13 +195,26 @@ class Front:
                 f"{unit.serial_number} already has {name} {already[0]}; {scan.serial} not linked",
                 unit.serial_number,
             )
+        required = [p.name for p in self.config.parts if p.required]
         try:
-            link_part(self.store, unit.id, name, scan.serial, unique=scan.part.unique, ctx=self.ctx)
+            # The scan that completes the unit also moves it to parts_linked: one flush.
+            linked = link_part(
+                self.store,
+                unit.id,
+                name,
+                scan.serial,
+                unique=scan.part.unique,
+                ctx=self.ctx,
+                complete=required,
+            )
         except PartTaken as exc:
             add_event(self.store, unit.id, "part_refused", ctx=self.ctx, detail=str(exc))
             return Notice("error", f"refused: {exc}", unit.serial_number)
-        unit = unit_by_serial(self.store, unit.serial_number) or unit
+        unit = linked or unit_by_serial(self.store, unit.serial_number) or unit
         self.current = unit
+        if Status(unit.status) is Status.PARTS_LINKED:
+            self.current = None
+            return self.dispatch(unit.serial_number)
         missing = self.missing(unit)
         if missing:
             return Notice(

@@ -19,12 +19,12 @@ Readers get plain frozen dataclasses (:class:`UnitView`), never live ORM rows.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -32,10 +32,10 @@ from trayline.store.db import Store
 from trayline.store.models.base import utcnow
 from trayline.store.models.line import Event, Part, Unit, UnitAttempt, UnitMeasurement
 from trayline.store.outbox import enqueue_final_state
+from trayline.store.unit_leases import lease_by_serial, release_lease, take_lease
 from trayline.store.unit_queries import (
     ATTEMPT,
     ATTEMPT_NUMBERS,
-    UNIT_BY_SERIAL,
     UNIT_FOR_UPDATE,
     AttemptView,
     EventView,
@@ -49,7 +49,7 @@ from trayline.store.unit_queries import (
     unit_view,
     view_of,
 )
-from trayline.store.unit_sessions import ThreadedStore, for_threads, relaxed, writing
+from trayline.store.unit_sessions import ThreadedStore, for_threads, writing
 
 __all__ = [
     "AttemptView",
@@ -175,9 +175,22 @@ def _holder(store: Store, kind: str, serial: str) -> str:
 
 
 def link_part(
-    store: Store, unit_id: int, kind: str, serial: str, *, unique: bool, ctx: EventContext
-) -> bool:
-    """Link a part; False when this unit already has it, :class:`PartTaken` when another does."""
+    store: Store,
+    unit_id: int,
+    kind: str,
+    serial: str,
+    *,
+    unique: bool,
+    ctx: EventContext,
+    complete: Collection[str] = (),
+) -> UnitView | None:
+    """Link a part; the unit's view after it, None when this unit already has it,
+    :class:`PartTaken` when another does.
+
+    ``complete``: the part kinds a unit needs; when it then has them all it moves to
+    ``parts_linked`` in the same transaction (the event lists its parts), so the scan
+    that completes a unit costs one flush, not two.
+    """
     try:
         with writing(store) as session:
             unit = session.get(Unit, unit_id)
@@ -189,7 +202,7 @@ def link_part(
                 )
             ).first()
             if same is not None:
-                return False
+                return None
             session.add(
                 Part(
                     unit_id=unit_id,
@@ -207,96 +220,15 @@ def link_part(
                 f"{kind} {serial}",
                 {"part": kind, "serial": serial},
             )
+            view = unit_view(session, unit)
+            if not complete or not set(complete) <= {k for k, _ in view.parts}:
+                return view
+            names = ", ".join(f"{k} {s}" for k, s in view.parts)
+            unit = _apply(session, unit_id, "parts_linked", owner=None, ctx=ctx, detail=names)
+            session.flush()
+            return view_of(unit, view.parts, view.attempts, view.running_attempt)
     except IntegrityError:
         raise PartTaken(kind, serial, _holder(store, kind, serial)) from None
-    return True
-
-
-def take_lease(
-    store: Store,
-    unit_id: int,
-    owner: str,
-    *,
-    ttl: timedelta,
-    abandoned: Callable[[str], bool] = lambda _owner: False,
-) -> bool:
-    """Take or renew the unit's lease: a compare-and-swap on the owner the row held.
-
-    Free, expired, already ours, or held by an ``abandoned`` owner (a process on
-    this host that no longer exists) → taken. The ``UPDATE … WHERE lease_owner
-    = <what we read>`` means two processes that both saw the lease free cannot
-    both get it.
-    """
-    now = utcnow()
-    with relaxed(store) as session:  # no flush of its own: a lease dies with its process
-        current = session.execute(
-            select(Unit.lease_owner, Unit.lease_until).where(Unit.id == unit_id)
-        ).first()
-        if current is None:
-            return False
-        held_by, until = current
-        free = (
-            held_by is None
-            or held_by == owner
-            or (until is not None and until < now)
-            or abandoned(held_by)
-        )
-        if not free:
-            return False
-        cond = Unit.lease_owner.is_(None) if held_by is None else Unit.lease_owner == held_by
-        result = session.execute(
-            update(Unit)
-            .where(Unit.id == unit_id, cond)
-            .values(lease_owner=owner, lease_until=now + ttl)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def lease_by_serial(
-    store: Store,
-    serial: str,
-    owner: str,
-    *,
-    ttl: timedelta,
-    abandoned: Callable[[str], bool] = lambda _owner: False,
-) -> UnitView | None:
-    """The unit ``serial`` with its lease taken (:func:`take_lease`'s rules), in one
-    transaction; ``None`` when there is no such unit or another owner holds it."""
-    now = utcnow()
-    with relaxed(store) as session:  # no flush of its own: a lease dies with its process
-        row = session.scalars(UNIT_BY_SERIAL, {"serial": serial}).first()
-        if row is None:
-            return None
-        held_by, until = row.lease_owner, row.lease_until
-        free = (
-            held_by is None
-            or held_by == owner
-            or (until is not None and until < now)
-            or abandoned(held_by)
-        )
-        if not free:
-            return None
-        cond = Unit.lease_owner.is_(None) if held_by is None else Unit.lease_owner == held_by
-        result = session.execute(
-            update(Unit)
-            .where(Unit.id == row.id, cond)
-            .values(lease_owner=owner, lease_until=now + ttl)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
-            return None
-        return replace(unit_view(session, row), lease_owner=owner, lease_until=now + ttl)
-
-
-def release_lease(store: Store, unit_id: int, owner: str) -> None:
-    with relaxed(store) as session:
-        session.execute(
-            update(Unit)
-            .where(Unit.id == unit_id, Unit.lease_owner == owner)
-            .values(lease_owner=None, lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
 
 
 def _apply(
