@@ -200,7 +200,7 @@ def create_job(
             job_id = row.id
             if devices:
                 session.execute(
-                    insert(ProvisioningDevice), [{**d, "job_id": job_id} for d in devices]
+                    insert(ProvisioningDevice.__table__), [{**d, "job_id": job_id} for d in devices]
                 )
             data = {**event.get("data", {}), "job_id": job_id}
             session.add(
