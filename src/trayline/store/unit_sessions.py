@@ -78,6 +78,9 @@ _RELAXED: dict[int, Store] = {}
 def _relaxed_store(store: Store) -> Store:
     with _WRITERS_GUARD:
         found = _RELAXED.get(id(store.engine))
+        if found is not None and found.url != store.url:  # an engine id reused after GC
+            found.dispose()
+            found = None
         if found is None:
             engine = make_engine(store.url)
             event.listen(engine, "connect", _normal_sync)
