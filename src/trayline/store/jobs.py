@@ -199,8 +199,7 @@ def create_job(
             session.flush()
             job_id = row.id
             if devices:
-                # Through the connection: a plain executemany, not the ORM's bulk path.
-                session.connection().execute(
+                session.execute(
                     insert(ProvisioningDevice), [{**d, "job_id": job_id} for d in devices]
                 )
             data = {**event.get("data", {}), "job_id": job_id}
