@@ -145,7 +145,8 @@ def test_sigterm_stops_the_stations_and_closes_the_store(tmp_path: Path) -> None
                 slots = _http(f"{url}/api/stations", token=TOKEN)[0]["slots"]
                 if slots[0]["state"] in ("pass", "fail"):
                     break
-                assert time.monotonic() < deadline, f"the unit did not finish: {slots}"
+                if time.monotonic() > deadline:  # a hang guard, not a speed check
+                    pytest.fail(f"the unit did not finish in {WAIT_S} s: {slots}")
                 time.sleep(0.1)
             assert slots[0]["state"] == "pass", slots
             returncode, err = _stop(proc, signal.SIGTERM)
