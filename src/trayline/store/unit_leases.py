@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from trayline.store.db import Store
 from trayline.store.models.base import utcnow
@@ -48,22 +49,31 @@ def take_lease(
         if current is None:
             return False
         held_by, until = current
-        free = (
-            held_by is None
-            or held_by == owner
-            or (until is not None and until < now)
-            or abandoned(held_by)
-        )
-        if not free:
-            return False
-        cond = Unit.lease_owner.is_(None) if held_by is None else Unit.lease_owner == held_by
-        result = session.execute(
-            update(Unit)
-            .where(Unit.id == unit_id, cond)
-            .values(lease_owner=owner, lease_until=now + ttl)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+        return _swap(session, unit_id, held_by, until, owner, now, ttl, abandoned)
+
+
+def _swap(
+    session: Session,
+    unit_id: int,
+    held_by: str | None,
+    until: datetime | None,
+    owner: str,
+    now: datetime,
+    ttl: timedelta,
+    abandoned: Callable[[str], bool],
+) -> bool:
+    """The lease rules on what the row held, then the compare-and-swap: True if taken."""
+    expired = until is not None and until < now
+    if held_by is not None and held_by != owner and not expired and not abandoned(held_by):
+        return False
+    cond = Unit.lease_owner.is_(None) if held_by is None else Unit.lease_owner == held_by
+    result = session.execute(
+        update(Unit)
+        .where(Unit.id == unit_id, cond)
+        .values(lease_owner=owner, lease_until=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def lease_by_serial(
@@ -81,23 +91,7 @@ def lease_by_serial(
         row = session.scalars(UNIT_BY_SERIAL, {"serial": serial}).first()
         if row is None:
             return None
-        held_by, until = row.lease_owner, row.lease_until
-        free = (
-            held_by is None
-            or held_by == owner
-            or (until is not None and until < now)
-            or abandoned(held_by)
-        )
-        if not free:
-            return None
-        cond = Unit.lease_owner.is_(None) if held_by is None else Unit.lease_owner == held_by
-        result = session.execute(
-            update(Unit)
-            .where(Unit.id == row.id, cond)
-            .values(lease_owner=owner, lease_until=now + ttl)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if not _swap(session, row.id, row.lease_owner, row.lease_until, owner, now, ttl, abandoned):
             return None
         return replace(unit_view(session, row), lease_owner=owner, lease_until=now + ttl)
 
