@@ -345,3 +345,26 @@ async def test_verify_sends_back_what_the_cloud_disagrees_with(cloud: Cloud, sto
     assert outcome.by_step["name"] == 60 + 7
     assert all(d.name == d.serial_number for d in devices)
     assert await journal.current() == journal.state()
+
+
+async def test_an_intent_after_a_send_back_is_committed_after_it(store: Store) -> None:
+    """Verify's "pending" and the next step's "sent" for the same device, queued within one
+    gathering interval behind another device's rename intent: the store ends at "sent" (the
+    writer alone would merge both intents ahead of the results and leave "pending")."""
+    from trayline.provisioning.plan import Change
+    from trayline.store import jobs
+    from trayline.store.writer import StoreWriter
+
+    devices = inputs([f"e00fce68{n:016x}" for n in range(3)])
+    journal, _ = open_job(store, spec(), IDENTITY, devices, EngineOptions())
+    writer = StoreWriter(store, interval=3600.0)
+    journal.attach(writer)
+    [first, other, _] = (await journal.current()).devices
+    writer.put(jobs.mark_op([other.key], "named", "sent"))  # another rename, in flight
+    journal.record([Change(first.key, named="done")])
+    journal.record([Change(first.key, named="pending")])  # verify sends it back
+    await journal.intend([first.key], "named")
+    await journal.flush()
+    writer.close()
+    assert journal.state().devices[0].named == "sent"
+    assert (await journal.current()).devices[0] == journal.state().devices[0]

@@ -284,12 +284,6 @@ class _Engine:
                     raise JobStopped("another process took over this job's lease; stopped")
                 before = self.client.requests_sent
                 await run_step(self.ctx, work.step, work.devices)
-                if work.step is Step.VERIFY:
-                    # Verify sends devices back to earlier steps. The writer runs a commit's
-                    # intents before its results, so the "pending" it wrote must be committed
-                    # before those steps' intents are queued. No other step touches a column
-                    # that a later step of the same run marks.
-                    await self.journal.flush()
                 key = str(work.step)
                 self.by_step[key] = self.by_step.get(key, 0) + self.client.requests_sent - before
         except JobStopped as exc:

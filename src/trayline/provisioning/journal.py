@@ -88,6 +88,8 @@ class Journal:
         self.writer: StoreWriter | None = None
         self._mirror: JobState | None = None
         self._devices: dict[int, DeviceState] = {}
+        self._sent_back = False
+        self._barrier: asyncio.Future[None] | None = None
 
     # -- creating and finding jobs -------------------------------------------------------
 
@@ -221,7 +223,18 @@ class Journal:
 
     async def intend(self, keys: Sequence[int], column: str) -> None:
         """The intent: a request for ``keys``' ``column`` step is about to go out. Durable
-        before the caller goes on; counts an attempt per device."""
+        before the caller goes on; counts an attempt per device.
+
+        The writer runs a commit's intents before its results. So once a result has set a
+        step back to "pending" (verify sending a device back), every intent waits for that
+        result to be committed first; otherwise one commit could apply "sent", then
+        "pending" over it.
+        """
+        if self._sent_back:
+            self._sent_back = False
+            self._barrier = asyncio.ensure_future(self.flush())
+        if self._barrier is not None:
+            await self._barrier
         await self._submit(jobs.mark_op(keys, column, "sent"))
         self._mirror_rows({"id": key, column: "sent"} for key in keys)
 
@@ -231,6 +244,8 @@ class Journal:
         if rows:
             self._put(jobs.update_devices_op(rows))
             self._mirror_rows(rows)
+            if not self._sent_back and any("pending" in row.values() for row in rows):
+                self._sent_back = True
 
     def event(self, kind: str, message: str, data: Mapping[str, Any] | None = None) -> None:
         self._put(jobs.event_op(kind, message, data or {}))

@@ -46,8 +46,9 @@ def _merged(ops: list[Op]) -> list[Op]:
     An operation is mergeable when it has a ``merge_key`` and a ``combine``
     classmethod (the jobs repository's marks, device updates and call rows).
     Combined operations run first, in the order their kinds first appear, then
-    the others in their own order. Within one commit the engine never queues a
-    result before the intent of the same device and step, so this order is safe.
+    the others in their own order. Within one commit an intent never follows a result
+    that set the same device's step back to pending (the provisioning journal makes such
+    an intent wait for that result's commit), so this order is safe.
     """
     groups: dict[tuple[str, ...], list[Any]] = {}
     rest: list[Op] = []
