@@ -36,10 +36,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import text
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
+
+from commit_latency import commit_latency  # noqa: E402
 
 from firmware.modulekit import boron_set, build_module, write_all  # noqa: E402
 from trayline.core.platforms import erase_range  # noqa: E402
@@ -162,19 +162,6 @@ def _floor(store: Store, bundle: str) -> float:
     return total
 
 
-def _commit_latency(root: Path) -> float:
-    """Seconds per committed write transaction on this disk (SQLite, synchronous=FULL)."""
-    store = open_store(f"sqlite:///{root / 'fsync.db'}")
-    with store.session() as session:
-        session.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
-    started = time.perf_counter()
-    for i in range(50):
-        with store.session() as session:
-            session.execute(text("INSERT INTO t VALUES (:x)"), {"x": i})
-    store.dispose()
-    return (time.perf_counter() - started) / 50
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=20, help="virtual devices (default 20)")
@@ -208,7 +195,7 @@ def main() -> int:
         _, _, full_sim = _flash(store, tray, devices[1], "v1", 0.0, full=True)
         floor = _floor(store, "v1")
         store.dispose()
-        flush = _commit_latency(root)
+        flush = commit_latency(root)
 
     ms_first = statistics.median(overheads_first) * 1000
     ms_user = statistics.median(overheads_user) * 1000

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from commit_latency import commit_latency
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -257,19 +258,6 @@ def own_time(
     assert summary["by_status"] == {"ready": units}, summary
     per_unit = {k: v / units for k, v in counts.items()}
     return elapsed / units, cpu / units, per_unit
-
-
-def commit_latency(folder: Path) -> float:
-    """Seconds per committed write transaction on this disk (SQLite, synchronous=FULL)."""
-    store = open_store(f"sqlite:///{folder / 'fsync.db'}")
-    with store.session() as session:
-        session.execute(text("CREATE TABLE IF NOT EXISTS t (x INTEGER)"))
-    started = time.perf_counter()
-    for i in range(50):
-        with store.session() as session:
-            session.execute(text("INSERT INTO t VALUES (:x)"), {"x": i})
-    store.dispose()
-    return (time.perf_counter() - started) / 50
 
 
 def sleeping_scaling(folder: Path, units: int, slots: int) -> float:
