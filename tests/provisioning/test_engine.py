@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -344,6 +345,27 @@ async def test_verify_sends_back_what_the_cloud_disagrees_with(cloud: Cloud, sto
     assert sink.steps[-4:] == ["name", "verify", "name", "verify"]
     assert outcome.by_step["name"] == 60 + 7
     assert all(d.name == d.serial_number for d in devices)
+    assert await journal.current() == journal.state()
+
+
+async def test_an_intent_cancelled_while_it_waits_is_still_mirrored(store: Store) -> None:
+    """A worker cancelled while its intent waits for the commit (another device's answer
+    stopped the job) has still queued it: the store ends at "sent", and so must the mirror
+    the planner reads (CI once saw the mirror at "pending" on PostgreSQL)."""
+    from trayline.store.writer import StoreWriter
+
+    devices = inputs([f"e00fce68{n:016x}" for n in range(2)])
+    journal, _ = open_job(store, spec(claim="each"), IDENTITY, devices, EngineOptions())
+    writer = StoreWriter(store, interval=3600.0, waited_interval=3600.0)
+    journal.attach(writer)
+    [first, _] = (await journal.current()).devices
+    waiting = asyncio.ensure_future(journal.intend([first.key], "claimed"))
+    await asyncio.sleep(0)  # the intent runs up to its wait for the commit
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    await asyncio.to_thread(writer.close)  # commits what was queued
+    assert journal.state().devices[0].claimed == "sent"
     assert await journal.current() == journal.state()
 
 

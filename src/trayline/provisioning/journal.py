@@ -206,12 +206,6 @@ class Journal:
         else:
             self.writer.put(op)
 
-    async def _submit(self, op: jobs.Op) -> None:
-        if self.writer is None:
-            self._put(op)
-        else:
-            await self.writer.submit(op)
-
     def set_job(self, **fields: Any) -> None:
         """Job-level fields, committed at once (status changes must not wait for a batch)."""
         if self.writer is None:
@@ -234,9 +228,16 @@ class Journal:
             self._sent_back = False
             self._barrier = asyncio.ensure_future(self.flush())
         if self._barrier is not None:
-            await self._barrier
-        await self._submit(jobs.mark_op(keys, column, "sent"))
+            await asyncio.shield(self._barrier)  # a cancelled waiter must not cancel the rest's
+        op = jobs.mark_op(keys, column, "sent")
+        committed = None if self.writer is None else self.writer.queue_waited(op)
+        if committed is None:
+            self._put(op)
+        # Mirrored as soon as it is queued, not once committed: a worker cancelled while
+        # it waits (another device's answer stopped the job) has still written "sent".
         self._mirror_rows({"id": key, column: "sent"} for key in keys)
+        if committed is not None:
+            await committed
 
     def record(self, changes: Sequence[Change]) -> None:
         """Results, written with the next group commit."""

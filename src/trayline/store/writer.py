@@ -94,12 +94,21 @@ class StoreWriter:
         self._raise_if_failed()
         self._queue.put((op, None))
 
-    async def submit(self, op: Op) -> None:
-        """Queue ``op`` and wait until it is committed."""
+    def queue_waited(self, op: Op) -> asyncio.Future[None]:
+        """Queue ``op`` now; the returned future completes once it is committed.
+
+        The op is committed whether or not anyone still waits: a caller cancelled
+        while waiting (its step stopped by another worker's error) has still
+        written it, and must account for it as written.
+        """
         self._raise_if_failed()
         done: Future[None] = Future()
         self._queue.put((op, done))
-        await asyncio.wrap_future(done)
+        return asyncio.wrap_future(done)
+
+    async def submit(self, op: Op) -> None:
+        """Queue ``op`` and wait until it is committed."""
+        await self.queue_waited(op)
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
