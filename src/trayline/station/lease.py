@@ -16,6 +16,8 @@ import socket
 import uuid
 from datetime import timedelta
 
+from trayline.core.processes import process_alive
+
 __all__ = ["LEASE_TTL", "abandoned", "owner_name"]
 
 LEASE_TTL = timedelta(minutes=10)
@@ -26,20 +28,10 @@ def owner_name(station: str) -> str:
     return f"{station}/{socket.gethostname()}/{os.getpid()}/{uuid.uuid4().hex[:8]}"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def abandoned(owner: str) -> bool:
     """True when ``owner`` is a process on this host that no longer exists."""
     parts = owner.split("/")
     if len(parts) != 4 or parts[1] != socket.gethostname() or not parts[2].isdigit():
         return False
     pid = int(parts[2])
-    return pid != os.getpid() and not _alive(pid)
+    return pid != os.getpid() and not process_alive(pid)

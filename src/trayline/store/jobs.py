@@ -35,6 +35,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from trayline.core.processes import process_alive
 from trayline.store.db import Store
 from trayline.store.models import CloudCall, Event, ProvisioningDevice, ProvisioningJob
 
@@ -415,13 +416,7 @@ def _alive_here(holder_host: str | None, pid: int | None) -> bool:
     """Whether the holder is a live process on this host (other hosts: assume alive)."""
     if holder_host != socket.gethostname() or pid is None:
         return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 def take_lease(store: Store, job_id: int, me: LeaseHolder, ttl: timedelta) -> LeaseHolder | None:
