@@ -36,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from trayline.core.processes import process_alive
+from trayline.store.clock import database_now
 from trayline.store.db import Store
 from trayline.store.models import CloudCall, Event, ProvisioningDevice, ProvisioningJob
 
@@ -420,8 +421,10 @@ def _alive_here(holder_host: str | None, pid: int | None) -> bool:
 
 
 def take_lease(store: Store, job_id: int, me: LeaseHolder, ttl: timedelta) -> LeaseHolder | None:
-    """Take the job's lease for ``ttl``. ``None`` on success, else the holder that has it."""
+    """Take the job's lease for ``ttl``. ``None`` on success, else the holder that has it.
+    Expiry is by the database's clock (:mod:`trayline.store.clock`), not this host's."""
     with store.session() as session:
+        now = database_now(session)
         row = session.execute(
             select(
                 ProvisioningJob.lease_token,
@@ -432,7 +435,6 @@ def take_lease(store: Store, job_id: int, me: LeaseHolder, ttl: timedelta) -> Le
             ).where(ProvisioningJob.id == job_id)
         ).one()
     token, host, pid, since, expires = row
-    now = datetime.now(UTC)
     free = (
         token is None
         or token == me.token
@@ -487,7 +489,7 @@ def renew_lease(store: Store, job_id: int, token: str, ttl: timedelta) -> bool:
         result = session.execute(
             update(ProvisioningJob)
             .where(ProvisioningJob.id == job_id, ProvisioningJob.lease_token == token)
-            .values(lease_expires_at=datetime.now(UTC) + ttl)
+            .values(lease_expires_at=database_now(session) + ttl)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
 

@@ -2,10 +2,11 @@
 which re-exports these, so each module stays small).
 
 A lease is a compare-and-swap ``UPDATE`` on the owner the row held, on SQLite and
-PostgreSQL alike. Its writes are not flushed to disk on their own
-(:func:`trayline.store.unit_sessions.relaxed`): a lease means nothing once the
-process that holds it is gone, and only a power cut or an OS crash — which ends
-that process — can lose a write the next flushed commit has not carried to disk.
+PostgreSQL alike, timed by the database's clock (:mod:`trayline.store.clock`). Its
+writes are not flushed to disk on their own (:func:`trayline.store.unit_sessions.relaxed`):
+a lease means nothing once the process that holds it is gone, and only a power cut or
+an OS crash — which ends that process — can lose a write the next flushed commit has
+not carried to disk.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from trayline.store.clock import database_now
 from trayline.store.db import Store
-from trayline.store.models.base import utcnow
 from trayline.store.models.line import Unit
 from trayline.store.unit_queries import UNIT_BY_SERIAL, UnitView, unit_view
 from trayline.store.unit_sessions import relaxed
@@ -41,8 +42,8 @@ def take_lease(
     = <what we read>`` means two processes that both saw the lease free cannot
     both get it.
     """
-    now = utcnow()
     with relaxed(store) as session:  # no flush of its own: a lease dies with its process
+        now = database_now(session)
         current = session.execute(
             select(Unit.lease_owner, Unit.lease_until).where(Unit.id == unit_id)
         ).first()
@@ -86,8 +87,8 @@ def lease_by_serial(
 ) -> UnitView | None:
     """The unit ``serial`` with its lease taken (:func:`take_lease`'s rules), in one
     transaction; ``None`` when there is no such unit or another owner holds it."""
-    now = utcnow()
     with relaxed(store) as session:  # no flush of its own: a lease dies with its process
+        now = database_now(session)
         row = session.scalars(UNIT_BY_SERIAL, {"serial": serial}).first()
         if row is None:
             return None
