@@ -4,10 +4,11 @@ Synthetic data, made in the database itself (``INSERT … SELECT`` over a number
 series): N units spread at ``--per-day`` units a day up to now, each with
 ``--events`` events, two parts (a unique battery serial and an enclosure lot
 shared by 1,000 units), one test attempt with two measurements (vbat against
-3.6–4.3 V, rssi), 5 % failed with a reason. On PostgreSQL the load is done as a
-bulk load: secondary indexes dropped and built again after, foreign-key
-triggers skipped, then ``VACUUM ANALYZE`` (1,000,000 units / 20,000,000 events
-in about 2.5 minutes on a shared 2-core machine). Then, in-process (the ASGI
+3.6–4.3 V, rssi), 5 % failed with a reason, the ready ones packed 500 to a
+carton. On PostgreSQL the load is done as a bulk load: secondary indexes dropped
+and built again after, foreign-key triggers skipped, then ``VACUUM ANALYZE``
+(1,000,000 units / 20,000,000 events in about 2.5 minutes on a shared 2-core
+machine). Then, in-process (the ASGI
 app, no network), each page is requested ``--requests`` times with varying
 inputs and the server time is measured:
 
@@ -19,7 +20,8 @@ inputs and the server time is measured:
 * unit page ``/units/{serial}`` and ``GET /api/units/{device_id}``;
 * search ``/search?q=`` by device ID, ICCID, IMEI and part serial, and
   ``GET /api/search``;
-* ``GET /api/units?status=failed`` (one page) and ``GET /api/yield`` by shift and by batch.
+* ``GET /api/units?status=failed`` and ``?batch=`` (a part lot or a shipment's carton; one
+  page each), and ``GET /api/yield`` by shift and by batch.
 
 Printed: the machine's load average, p50 / p95 / max per page, the p95 of the
 same page on a 1,000-unit line measured in the same run (the baseline: a ratio
@@ -110,6 +112,7 @@ def _exprs(backend: str, seconds: int) -> dict[str, str]:
             "plus": "{at} + interval '{s} seconds'",
             "battery": "'BAT-' || lpad(i::text, 8, '0')",
             "lot": "'LOT-' || (i / 1000)::text",
+            "carton": "'carton-' || (i / 500)::text",
             "json": "'{}'::json",
             "slot": "chr(65 + i % 4)",
         }
@@ -127,6 +130,7 @@ def _exprs(backend: str, seconds: int) -> dict[str, str]:
         "slot": "char(65 + i % 4)",
         "battery": "'BAT-' || printf('%08d', i)",
         "lot": "'LOT-' || (i / 1000)",
+        "carton": "'carton-' || (i / 500)",
         "json": "'{}'",
     }
 
@@ -148,9 +152,10 @@ def _statements(backend: str, units: int, events: int, per_day: int) -> list[str
     plus = x["plus"].format(at=at, s=300)
     statements = [
         f"""INSERT INTO units (id, serial_number, device_id, sku, iccid, imei, status, reason,
-            station, slot, firmware, created_at, updated_at)
+            station, slot, firmware, batch, created_at, updated_at)
             SELECT i, {x["serial"]}, {x["device"]}, 'BRN404', {x["iccid"]}, {x["imei"]}, {status},
-            {reason}, 'st' || (i % 4), {x["slot"]}, {x["json"]}, {at}, {plus}
+            {reason}, 'st' || (i % 4), {x["slot"]}, {x["json"]},
+            CASE WHEN i % 20 = 0 THEN NULL ELSE {x["carton"]} END, {at}, {plus}
             FROM {series}""",
         f"""INSERT INTO parts (unit_id, kind, part_serial, unique_serial, lot, linked_at)
             SELECT i, 'battery', {x["battery"]}, {x["battery"]}, NULL, {at} FROM {series}""",
@@ -310,6 +315,11 @@ def _pages(units: int, rng: random.Random) -> dict[str, Any]:
         "GET /api/units/{device_id}": lambda: f"/api/units/{ident('device')}",
         "GET /api/search?q=": lambda: f"/api/search?q={ident(rng.choice(kinds))}",
         "GET /api/units?status=failed": lambda: "/api/units?status=failed&limit=100",
+        "GET /api/units?batch= (lot or carton)": lambda: (
+            "/api/units?limit=100&batch="
+            + rng.choice(("LOT-", "carton-"))
+            + str(rng.randint(0, units // 1000))
+        ),
         "GET /api/yield?by=shift": lambda: "/api/yield?by=shift",
         "GET /api/yield?by=batch": lambda: "/api/yield?by=batch",
     }

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from station.linekit import World, make_bundles, make_line, make_runner
 from trayline.station.front import TrayEntry
+from trayline.store import web_queries
 from trayline.store.dashboard import (
     failed_measurements,
     failure_reasons,
@@ -20,6 +21,7 @@ from trayline.store.dashboard import (
     slot_health,
 )
 from trayline.store.db import Store
+from trayline.store.exports import close_batch
 from trayline.store.models.base import utcnow
 from trayline.store.users import (
     UserExists,
@@ -203,7 +205,9 @@ unique = false
 [test_plan]"""
 
 
-def test_yield_per_batch_of_non_unique_parts(store: Store, tmp_path: Path) -> None:
+def test_yield_per_batch_of_non_unique_parts(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A lot code scanned as a non-unique part groups the units built from that lot."""
     from station.linekit import CONFIG
     from trayline.web.overview import yield_report
@@ -229,6 +233,19 @@ def test_yield_per_batch_of_non_unique_parts(store: Store, tmp_path: Path) -> No
         "P028LAB00000003",
         "P028LAB00000004",
     ]
+    # The same box finds a shipment (a carton closed with `export close-batch`).
+    assert close_batch(store, "carton-0042", since=datetime(2000, 1, 1, tzinfo=UTC), until=None)
+    in_carton = [u.serial_number for u in unit_page(store, batch="carton-0042")[0]]
+    assert in_carton == ["P028LAB00000001", "P028LAB00000002", "P028LAB00000003"]
+    assert unit_page(store, batch="carton-0043")[0] == []
+    # Read a window of matching ids at a time: pages and filters come out the same.
+    monkeypatch.setattr(web_queries, "BATCH_WINDOW", 2)
+    first, cursor = unit_page(store, batch="carton-0042", limit=2)
+    assert [u.serial_number for u in first] == in_carton[:2] and cursor is not None
+    rest, end = unit_page(store, batch="carton-0042", limit=2, after=cursor)
+    assert [u.serial_number for u in rest] == in_carton[2:] and end is None
+    failed = unit_page(store, batch="LOT-002", status="failed")[0]
+    assert [u.serial_number for u in failed] == ["P028LAB00000004"]
 
 
 def test_a_token_lookup_waits_for_another_connections_write(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Select,
     func,
     or_,
@@ -126,9 +125,20 @@ def _parts_matching(text: str) -> Any:
     ).subquery()
 
 
-def _batch_filter(batch: str) -> ColumnElement[bool]:
-    matching = _parts_matching(batch)
-    return Unit.id.in_(select(Part.unit_id).where(Part.id.in_(select(matching.c.id))))
+def _batch_units(batch: str) -> Any:
+    """Ids of the units in the shipment ``batch`` (``export close-batch``) or built with a part
+    whose lot or serial it is — a quality engineer types the carton off a returned box, or the
+    lot off a reel, into the same box. Three index lookups in a UNION, each giving unit ids
+    directly (a join back to ``parts`` by id read the whole table on PostgreSQL)."""
+    return union(
+        select(Unit.id.label("unit_id")).where(Unit.batch == batch),
+        select(Part.unit_id).where(Part.part_serial == batch),
+        select(Part.unit_id).where(Part.lot == batch),
+    ).subquery()
+
+
+BATCH_WINDOW = 1000
+"""Matching unit ids read per round when a page is filtered by batch."""
 
 
 def unit_page(
@@ -142,18 +152,48 @@ def unit_page(
 ) -> tuple[list[UnitRow], int | None]:
     """One page of units, oldest first, and the ``after`` cursor of the next page (or None)."""
     limit = max(1, min(limit, MAX_PAGE))
-    query = _row_query().where(Unit.id > after).order_by(Unit.id).limit(limit + 1)
+    query = _row_query().order_by(Unit.id)
     if status is not None:
         query = query.where(Unit.status == status)
     if since is not None:
         query = query.where(Unit.updated_at >= since)
-    if batch is not None:
-        query = query.where(_batch_filter(batch))
     with store.session() as session:
-        rows = _rows(session, query)
+        if batch is None:
+            rows = _rows(session, query.where(Unit.id > after).limit(limit + 1))
+        else:
+            rows = _batch_rows(session, query, batch, after, limit + 1)
     if len(rows) > limit:
         return rows[:limit], rows[limit - 1].id
     return rows, None
+
+
+def _batch_rows(
+    session: Session, query: Select[Any], batch: str, after: int, wanted: int
+) -> list[UnitRow]:
+    """Up to ``wanted`` rows of ``query`` among the batch's units after ``after``.
+
+    Driven from the batch's unit ids, a window at a time in id order, then each window's
+    units by primary key. As one ``IN (…) ORDER BY id LIMIT`` query, PostgreSQL walks
+    the units' primary key from the start hoping to meet matches early, and a lot built
+    late in a million units is met after most of them.
+    """
+    matches = _batch_units(batch)
+    rows: list[UnitRow] = []
+    size = min(wanted, BATCH_WINDOW)  # unfiltered, the first window is the page
+    while len(rows) < wanted:
+        window = list(
+            session.scalars(
+                select(matches.c.unit_id)
+                .where(matches.c.unit_id > after)
+                .order_by(matches.c.unit_id)
+                .limit(size)
+            )
+        )
+        rows += _rows(session, query.where(Unit.id.in_(window)).limit(wanted - len(rows)))
+        if len(window) < size:
+            break
+        after, size = window[-1], BATCH_WINDOW  # a status or date filter left the page short
+    return rows
 
 
 def iter_units(

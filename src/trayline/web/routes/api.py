@@ -108,13 +108,18 @@ def get_unit(request: Request, ident: str, who: Principal = Operator) -> dict[st
 def list_units(
     request: Request,
     status: str | None = Query(None, max_length=32),
-    batch: str | None = Query(None, max_length=128, description="a part lot or part serial"),
+    batch: str | None = Query(
+        None,
+        max_length=128,
+        description="a shipment (export close-batch), a part lot or a part serial",
+    ),
     since: str | None = Query(None, max_length=40, description="ISO date/time, or 7d / 12h"),
     after: int = Query(0, ge=0, le=2**62),
     limit: int = Query(100, ge=1, le=MAX_PAGE),
     who: Principal = Operator,
 ) -> UnitPage:
-    """Units, oldest first, filtered by status, batch (part lot/serial) and last change."""
+    """Units, oldest first, filtered by status, batch (carton, part lot or part serial) and last
+    change."""
     rows, cursor = unit_page(
         request.app.state.store,
         status=status,
