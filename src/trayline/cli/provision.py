@@ -78,7 +78,7 @@ from trayline.reports.provisioning import (
     render_json,
 )
 from trayline.station.handoff import write_back
-from trayline.store.audit import StoreSerialBudget
+from trayline.store.audit import StoreAudit, StoreSerialBudget
 from trayline.store.db import Store, StoreError
 
 app = typer.Typer(
@@ -335,11 +335,16 @@ async def _provision(
         serial_budget=StoreSerialBudget(store),
         max_connections=options.concurrency,
     )
+    lookup = StoreAudit(store)  # the account lookup, filed under the job it names
+    client.add_observer(lookup)
     async with client:
         identity = await _identify(client, api_url)
+        client.remove_observer(lookup)
         journal, resumed = await asyncio.to_thread(
             open_job, store, spec, identity, devices, options
         )
+        lookup.job_id = journal.job_id
+        await asyncio.to_thread(lookup.flush)
         with JobLease(store, journal.job_id) as lease:
             if not as_json:
                 verb = "resuming" if resumed else "starting"

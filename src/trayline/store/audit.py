@@ -31,6 +31,8 @@ class StoreAudit:
     def __init__(self, store: Store, *, job_id: int | None = None, batch: int = 200) -> None:
         self._store = store
         self.job_id = job_id
+        """Stamped on the rows when they are written: a call made before its job existed
+        (the account lookup that names the job) is filed under the job once it does."""
         self._batch = batch
         self._pending: list[dict[str, object]] = []
 
@@ -43,7 +45,6 @@ class StoreAudit:
                 "duration_ms": round(call.duration_ms, 3),
                 "attempt": call.attempt,
                 "error_kind": call.error_kind,
-                "job_id": self.job_id,
             }
         )
         if len(self._pending) >= self._batch:
@@ -54,7 +55,7 @@ class StoreAudit:
             return
         rows, self._pending = self._pending, []
         with self._store.session() as session:
-            session.execute(insert(CloudCall), rows)
+            session.execute(insert(CloudCall), [{**row, "job_id": self.job_id} for row in rows])
 
 
 class StoreSerialBudget:
