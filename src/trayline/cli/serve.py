@@ -19,6 +19,7 @@ the server did not start; 130 stopped by Ctrl-C (SIGINT); 143 stopped by SIGTERM
 
 from __future__ import annotations
 
+import ipaddress
 import signal
 import socket
 from pathlib import Path
@@ -117,6 +118,12 @@ def serve_command(
     time_scale: float | None = typer.Option(
         None, "--time-scale", min=0, help="Virtual devices: real seconds per simulated second."
     ),
+    trusted_proxy: list[str] = typer.Option(
+        [],
+        "--trusted-proxy",
+        help="A reverse proxy's address or network (10.0.0.0/8) whose X-Forwarded-For names "
+        "the client (repeatable); one on this machine is always trusted.",
+    ),
     db: str | None = DbOption,
 ) -> None:
     """Serve the web UI: station pages, dashboard, unit pages, search and /api/.
@@ -126,14 +133,16 @@ def serve_command(
     Example: trayline serve -c trayline.toml --virtual tray/
     Example: trayline serve --port 0
     Example: TRAYLINE_DATABASE_URL=postgresql+psycopg://db/line trayline serve --host 0.0.0.0
+    Example: trayline serve --host 10.1.2.3 --trusted-proxy 10.1.2.1
     """
+    proxies = [_proxy(value) for value in trusted_proxy]
     if virtual is not None and not (virtual / "tray.csv").is_file():
         fail(f"{virtual}: not a virtual tray (no tray.csv); create one with trayline virtual tray")
     options = StationOptions(virtual, tray, time_scale=time_scale)
     previous = signal.signal(signal.SIGTERM, _terminate)  # until the server takes the signals
     try:
         with open_db(db) as store:
-            _serve(store, host, port, config, options)
+            _serve(store, host, port, config, options, proxies)
     except (KeyboardInterrupt, _Terminated) as exc:
         signum = signal.SIGTERM if isinstance(exc, _Terminated) else signal.SIGINT
         _stopped(signum, " before it was serving")
@@ -155,7 +164,25 @@ def _stopped(signum: int, how: str) -> NoReturn:
     raise typer.Exit(128 + signum)
 
 
-def _serve(store: Store, host: str, port: int, config: list[Path], options: StationOptions) -> None:
+def _proxy(value: str) -> str:
+    """A ``--trusted-proxy`` value as an address or network, or exit 2 saying why."""
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=False))
+    except ValueError:
+        fail(
+            f"--trusted-proxy {value!r}: not an IP address or network (such as 10.1.2.1 or "
+            "10.0.0.0/8); '*' is not taken, it would let any client name its own address"
+        )
+
+
+def _serve(
+    store: Store,
+    host: str,
+    port: int,
+    config: list[Path],
+    options: StationOptions,
+    proxies: list[str],
+) -> None:
     from trayline.web.app import create_app
     from trayline.web.serving import SignalServer, server_config
 
@@ -181,4 +208,4 @@ def _serve(store: Store, host: str, port: int, config: list[Path], options: Stat
     out.print(f"trayline serves http://{shown}:{sock.getsockname()[1]}/ (Ctrl-C stops)")
     if users == 0:
         out.print("[yellow]local mode: no users yet, anyone on this machine is admin[/yellow]")
-    _run(SignalServer(server_config(app)), sock, hub)
+    _run(SignalServer(server_config(app, proxies)), sock, hub)

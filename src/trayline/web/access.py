@@ -228,7 +228,8 @@ def require(role: str) -> Callable[[Request], Awaitable[Principal]]:
 
 
 def client_address(request: Request) -> str:
-    """The peer's address as the server sees it (a reverse proxy's own, behind one)."""
+    """The client's address: the peer's, or the one a trusted reverse proxy relays for
+    (on this machine, or named with ``trayline serve --trusted-proxy``)."""
     return request.client.host if request.client else ""
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
@@ -25,8 +25,22 @@ GRACE_S = 3
 """Seconds open requests (a station page's live stream) get once the server is asked to stop."""
 
 
-def server_config(app: FastAPI) -> uvicorn.Config:
-    return uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACE_S)
+LOOPBACK_PROXIES = ("127.0.0.1", "::1")
+"""Always trusted to say whom they relay for: a reverse proxy on this machine."""
+
+
+def server_config(app: FastAPI, trusted_proxies: Sequence[str] = ()) -> uvicorn.Config:
+    """uvicorn's settings. The client address (the sign-in limit counts per address) is taken
+    from ``X-Forwarded-For`` only when the peer is loopback or one of ``trusted_proxies``;
+    set here, so uvicorn's own ``FORWARDED_ALLOW_IPS`` variable (``*`` would let any client
+    name its own address) has no say."""
+    return uvicorn.Config(
+        app,
+        log_level="warning",
+        timeout_graceful_shutdown=GRACE_S,
+        proxy_headers=True,
+        forwarded_allow_ips=[*LOOPBACK_PROXIES, *trusted_proxies],
+    )
 
 
 class SignalServer(uvicorn.Server):
