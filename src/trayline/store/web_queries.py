@@ -113,16 +113,20 @@ def _rows(session: Session, query: Select[Any]) -> list[UnitRow]:
     return [_unit_row(row) for row in session.execute(query)]
 
 
-def _parts_matching(text: str) -> Any:
-    """Ids of parts whose serial or lot is ``text``, as a UNION of two index lookups.
+def _part_lookups(text: str, column: Any) -> tuple[Select[Any], Select[Any]]:
+    """``column`` of the parts whose serial is ``text`` and of those whose lot is: two index
+    lookups, to be UNIONed.
 
     ``part_serial = :q OR lot = :q`` under an ``ORDER BY … LIMIT`` lets PostgreSQL walk the
     primary key hoping to meet matches early — a scan of every part when there is one
     match. Each half of the union is one index lookup on both backends.
     """
-    return union(
-        select(Part.id).where(Part.part_serial == text), select(Part.id).where(Part.lot == text)
-    ).subquery()
+    return select(column).where(Part.part_serial == text), select(column).where(Part.lot == text)
+
+
+def _parts_matching(text: str) -> Any:
+    """Ids of parts whose serial or lot is ``text``."""
+    return union(*_part_lookups(text, Part.id)).subquery()
 
 
 def _batch_units(batch: str) -> Any:
@@ -132,8 +136,7 @@ def _batch_units(batch: str) -> Any:
     directly (a join back to ``parts`` by id read the whole table on PostgreSQL)."""
     return union(
         select(Unit.id.label("unit_id")).where(Unit.batch == batch),
-        select(Part.unit_id).where(Part.part_serial == batch),
-        select(Part.unit_id).where(Part.lot == batch),
+        *_part_lookups(batch, Part.unit_id),
     ).subquery()
 
 
