@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -112,16 +113,28 @@ def _station(config: Path, db: str, script: Path, tray: Path, *code: str) -> lis
     return [sys.executable, *code, *(args if code else ["-m", "trayline", *args])]
 
 
-def test_a_kill_after_a_passed_test_reruns_only_that_test(tmp_path: Path) -> None:
+def _kill_then_resume(tmp_path: Path, kill_code: str, after_kill: Callable[[Store], None]) -> str:
+    """Run the one-unit line under ``kill_code`` (it SIGKILLs itself at a commit boundary),
+    check the store with ``after_kill``, then run it again to the end: the database URL."""
     config, db, script, tray = _line(tmp_path)
     with served_tray(tray, 1, 0.0):
         killed = subprocess.run(
-            _station(config, db, script, tray, "-c", KILL_AT_PRODUCTION),
+            _station(config, db, script, tray, "-c", kill_code),
             capture_output=True,
             timeout=300,
         )
         assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
         store = open_store(db)
+        after_kill(store)
+        store.dispose()
+
+        resumed = subprocess.run(_station(config, db, script, tray), capture_output=True)
+        assert resumed.returncode == 0, resumed.stderr.decode()
+    return db
+
+
+def test_a_kill_after_a_passed_test_reruns_only_that_test(tmp_path: Path) -> None:
+    def after_kill(store: Store) -> None:
         [unit] = list_units(store)
         assert unit.status == "test_flashed"  # the pass was not on disk yet
         assert unit.running_attempt == 1
@@ -132,10 +145,8 @@ def test_a_kill_after_a_passed_test_reruns_only_that_test(tmp_path: Path) -> Non
         assert [(r.role, r.status) for r in flash_records_for_unit(store, unit.id)] == [
             ("test", "done")
         ]
-        store.dispose()
 
-        resumed = subprocess.run(_station(config, db, script, tray), capture_output=True)
-        assert resumed.returncode == 0, resumed.stderr.decode()
+    db = _kill_then_resume(tmp_path, KILL_AT_PRODUCTION, after_kill)
     store = open_store(db)
     [unit] = list_units(store)
     record = unit_record(store, unit)
@@ -154,25 +165,15 @@ def test_a_kill_after_a_passed_test_reruns_only_that_test(tmp_path: Path) -> Non
 def test_a_kill_after_the_setup_done_flag_repeats_only_the_production_step(
     tmp_path: Path,
 ) -> None:
-    config, db, script, tray = _line(tmp_path)
-    with served_tray(tray, 1, 0.0):
-        killed = subprocess.run(
-            _station(config, db, script, tray, "-c", KILL_AFTER_SETUP_DONE),
-            capture_output=True,
-            timeout=300,
-        )
-        assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
-        store = open_store(db)
+    def after_kill(store: Store) -> None:
         [unit] = list_units(store)
         assert unit.status == "tested"  # the production intent (and the test) are on disk
         assert [(r.role, r.status) for r in flash_records_for_unit(store, unit.id)] == [
             ("test", "done"),
             ("production", "writing"),
         ]
-        store.dispose()
 
-        resumed = subprocess.run(_station(config, db, script, tray), capture_output=True)
-        assert resumed.returncode == 0, resumed.stderr.decode()
+    db = _kill_then_resume(tmp_path, KILL_AFTER_SETUP_DONE, after_kill)
     store = open_store(db)
     [unit] = list_units(store)
     record = unit_record(store, unit)
